@@ -1,0 +1,337 @@
+"""``python -m pipeline``: JSONL requests in, one JSONL result line per request out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+
+from pipeline.models import ModelError, resolve_model
+from pipeline.sink import OutputError, ResumeRefused
+from pipeline.supervisor import (
+    FatalRunError,
+    RunConfig,
+    RunSummary,
+    Supervisor,
+    default_workers,
+    threads_per_worker,
+)
+from pipeline.telemetry import TRACE_EXPORTERS, TelemetryConfigError, resolve_settings
+from workers.engine import DecodingSettings
+from workers.prompts import PROMPT_FORMATS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SUBCOMMANDS = ("train", "eval")
+
+DESCRIPTION = """\
+Turn natural-language requests into structured tool calls with a small GGUF model.
+
+Reads JSONL requests ({"id", "query", "tools"} per line), runs them on a pool of worker
+processes (one llama.cpp model each, grammar-constrained decoding) and writes one JSONL
+result line per request. Running the same command again resumes an interrupted run.
+
+Other commands:
+  python -m pipeline train DATA.jsonl --out MODEL.gguf   train or fine-tune a model
+  python -m pipeline eval DATA.jsonl                     exact-match accuracy on labelled data
+"""
+
+EPILOG = """\
+exit status: 0 all requests ok, 1 some requests failed (or the run could not go on),
+2 usage or configuration error, 130/143 stopped by SIGINT/SIGTERM (run again to resume).
+
+environment: OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_INSECURE,
+OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER,
+OTEL_TRACES_SAMPLER_ARG, OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+HF_HOME, HF_HUB_OFFLINE.
+"""
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", help="JSONL requests file, or - for standard input")
+    io = parser.add_argument_group("input and output")
+    io.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="results file (default: outputs/<input stem>.results.jsonl; - for standard output)",
+    )
+    io.add_argument(
+        "--tools",
+        metavar="FILE.json",
+        help="JSON list of tool schemas for lines that carry no 'tools'",
+    )
+    io.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh instead of resuming an existing output file",
+    )
+    io.add_argument(
+        "--ordered",
+        action="store_true",
+        help="write results in input order (default: in completion order)",
+    )
+    io.add_argument(
+        "--max-line-bytes",
+        type=positive_int,
+        default=8 << 20,
+        metavar="N",
+        help="longer input lines become line_too_long errors (default: %(default)s)",
+    )
+    model = parser.add_argument_group("model and decoding")
+    model.add_argument(
+        "-m",
+        "--model",
+        metavar="MODEL",
+        help="a .gguf path or hf:ORG/REPO/FILE.gguf[@REVISION] (default: the shipped model)",
+    )
+    model.add_argument(
+        "--prompt-format",
+        choices=PROMPT_FORMATS,
+        default="needle",
+        help="needle: <tools>..</tools><query>..</query>; chat: the model's chat template "
+        "(default: %(default)s)",
+    )
+    model.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        default=256,
+        metavar="N",
+        help="answer length limit in tokens (default: %(default)s)",
+    )
+    model.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="0 is greedy, deterministic decoding (default: %(default)s)",
+    )
+    model.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sampling seed when temperature > 0 (default: %(default)s)",
+    )
+    model.add_argument(
+        "--max-calls",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="most tool calls in one answer (default: %(default)s)",
+    )
+    model.add_argument(
+        "--max-string-length",
+        type=non_negative_int,
+        default=128,
+        metavar="N",
+        help="grammar bound on free-text argument strings, 0 for none (default: %(default)s)",
+    )
+    model.add_argument(
+        "--n-ctx",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="context size, 0 for the model's own (default: %(default)s)",
+    )
+    pool = parser.add_argument_group("workers")
+    pool.add_argument(
+        "-w",
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="worker processes, one model each (default: one per core)",
+    )
+    pool.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="llama.cpp threads per worker (default: cores / workers)",
+    )
+    pool.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="per-request limit; the worker is replaced (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--max-attempts",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="attempts for a request whose worker crashes, then worker_crashed "
+        "(default: %(default)s)",
+    )
+    pool.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="on SIGINT/SIGTERM, time for requests in flight (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--window",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="requests in flight at most, 0 for 4 per worker (default: %(default)s)",
+    )
+    telemetry = parser.add_argument_group("telemetry")
+    telemetry.add_argument(
+        "--traces",
+        choices=TRACE_EXPORTERS,
+        help="span exporter (default: $OTEL_TRACES_EXPORTER, else none)",
+    )
+    telemetry.add_argument(
+        "--traces-file",
+        metavar="PATH",
+        help="with --traces file: OTLP/JSON lines are appended here",
+    )
+    telemetry.add_argument(
+        "--capture-content",
+        action="store_true",
+        help="record query text, raw model output and argument values on spans",
+    )
+    output = parser.add_argument_group("terminal")
+    output.add_argument(
+        "-v", "--verbose", action="store_true", help="show llama.cpp and worker logs"
+    )
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    return parser
+
+
+def default_output_path(input_path: str) -> str:
+    if input_path == "-":
+        return "-"
+    return str(Path("outputs") / f"{Path(input_path).stem}.results.jsonl")
+
+
+def load_tools_file(path: str) -> list[Any]:
+    try:
+        tools = orjson.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise ValueError(f"cannot read --tools {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"--tools {path} is not valid JSON: {exc}") from None
+    if not isinstance(tools, list):
+        raise ValueError(f"--tools {path} must hold a JSON list of tool schemas")
+    return tools
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.input != "-" and not Path(args.input).is_file():
+        raise ValueError(f"input file not found: {args.input}")
+    workers = args.workers or default_workers()
+    return RunConfig(
+        input_path=args.input,
+        output_path=args.output or default_output_path(args.input),
+        model=resolve_model(args.model),
+        workers=workers,
+        threads_per_worker=args.threads or threads_per_worker(workers),
+        prompt_format=args.prompt_format,
+        decoding=DecodingSettings(
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            seed=args.seed,
+            max_calls=args.max_calls,
+            max_string_length=args.max_string_length,
+        ),
+        n_ctx=args.n_ctx,
+        timeout_s=args.timeout,
+        max_attempts=args.max_attempts,
+        ordered=args.ordered,
+        overwrite=args.overwrite,
+        window=args.window,
+        grace_s=args.grace,
+        max_line_bytes=args.max_line_bytes,
+        default_tools=load_tools_file(args.tools) if args.tools else None,
+        telemetry=resolve_settings(args.traces, args.traces_file, args.capture_content),
+        verbose=args.verbose,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+
+
+def format_summary(summary: RunSummary, config: RunConfig) -> str:
+    parts = [f"{summary.total} requests: {summary.ok} ok, {summary.errors} errors"]
+    if summary.error_types:
+        parts[-1] += (
+            " ("
+            + ", ".join(f"{name} {count}" for name, count in summary.error_types.most_common())
+            + ")"
+        )
+    if summary.skipped:
+        parts.append(f"{summary.skipped} already done (resumed)")
+    if summary.cancelled:
+        parts.append(f"{summary.cancelled} left for a resume")
+    if summary.worker_restarts:
+        parts.append(f"{summary.worker_restarts} worker restarts")
+    parts.append(f"{summary.wall_s:.2f}s, {summary.requests_per_s:.1f} req/s")
+    parts.append(f"model {summary.model_name or config.model.path.name}")
+    parts.append(f"output {config.output_path}")
+    return "needle-pipeline: " + "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        from training import cli as training_cli
+
+        command = training_cli.train_main if argv[0] == "train" else training_cli.eval_main
+        return command(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except (ValueError, ModelError, TelemetryConfigError) as exc:
+        parser.exit(EXIT_USAGE, f"{parser.prog}: error: {exc}\n")
+    supervisor = Supervisor(config)
+    try:
+        summary = anyio.run(supervisor.run)
+    except ResumeRefused as exc:
+        parser.exit(EXIT_USAGE, f"{parser.prog}: error: {exc}\n")
+    except (OutputError, FatalRunError) as exc:
+        sys.stderr.write(f"\n{parser.prog}: error: {exc}\n")
+        sys.stderr.write(format_summary(supervisor.summary, config) + "\n")
+        return EXIT_FAILED
+    if config.progress:
+        sys.stderr.write("\r\x1b[K")
+    if not args.quiet:
+        sys.stderr.write(format_summary(summary, config) + "\n")
+    if summary.signal is not None:
+        return 128 + summary.signal
+    return EXIT_OK if summary.errors == 0 else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

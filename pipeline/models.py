@@ -1,0 +1,112 @@
+"""Where the model comes from: a local ``.gguf`` file, a Hugging Face reference, or the default."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import workers
+
+MODELS_DIR = Path(workers.__file__).parent / "models"
+TRAINED_DEFAULT = MODELS_DIR / "needle-tools.gguf"
+TEST_DEFAULT = MODELS_DIR / "needle-test.gguf"
+HF_PREFIX = "hf:"
+
+
+class ModelError(Exception):
+    """The model cannot be found or is not a GGUF file."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    path: Path
+    spec: str  # what the user asked for (or "default")
+
+    def digest(self) -> str:
+        """sha256 of the file, cached by path, size and mtime (part of a run's fingerprint)."""
+        stat = self.path.stat()
+        return _file_digest(str(self.path), stat.st_size, stat.st_mtime_ns)
+
+
+def default_model_path() -> Path:
+    """The trained model once it ships; until then, the generated test model."""
+    return TRAINED_DEFAULT if TRAINED_DEFAULT.exists() else TEST_DEFAULT
+
+
+def resolve_model(spec: str | None) -> ModelRef:
+    if spec is None or spec == "default":
+        path = default_model_path()
+        _check_gguf(path, "the default model")
+        return ModelRef(path, "default")
+    if spec.startswith(HF_PREFIX):
+        return ModelRef(download_from_hub(spec[len(HF_PREFIX) :]), spec)
+    path = Path(spec).expanduser()
+    _check_gguf(path, spec)
+    return ModelRef(path.resolve(), spec)
+
+
+def parse_hub_reference(reference: str) -> tuple[str, str, str | None]:
+    """``ORG/REPO/path/to/FILE.gguf[@REVISION]`` -> (repo id, filename, revision)."""
+    revision = None
+    if "@" in reference:
+        reference, revision = reference.rsplit("@", 1)
+    parts = reference.split("/")
+    if len(parts) < 3 or not all(parts) or not parts[-1].endswith(".gguf"):
+        raise ModelError(
+            f"a Hugging Face model is written hf:ORG/REPO/FILE.gguf[@REVISION], got hf:{reference}"
+        )
+    return "/".join(parts[:2]), "/".join(parts[2:]), revision
+
+
+def download_from_hub(reference: str) -> Path:
+    """Fetch (or find in the standard cache) a GGUF file from the Hugging Face Hub.
+
+    ``HF_HOME``/``HF_HUB_CACHE`` choose the cache, ``HF_HUB_OFFLINE=1`` forbids the network.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    repo_id, filename, revision = parse_hub_reference(reference)
+    try:
+        path = Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
+    except LocalEntryNotFoundError:
+        from huggingface_hub import constants
+
+        offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
+        raise ModelError(
+            f"hf:{reference} is not in the Hugging Face cache at {constants.HF_HUB_CACHE} and "
+            f"the Hub cannot be reached{offline}; download it once with network access, "
+            f"or pass a local .gguf path with --model"
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
+        raise ModelError(f"hf:{reference}: {exc}") from None
+    _check_gguf(path, f"hf:{reference}")
+    return path
+
+
+def _check_gguf(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise ModelError(f"model {what} not found: {path}")
+    with open(path, "rb") as stream:
+        if stream.read(4) != b"GGUF":
+            raise ModelError(f"model {what} is not a GGUF file: {path}")
+
+
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    key = (path, size, mtime_ns)
+    if key not in _digests:
+        digest = hashlib.sha256()
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+        _digests[key] = digest.hexdigest()
+    return _digests[key]

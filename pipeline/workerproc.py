@@ -1,0 +1,175 @@
+"""The supervisor's handle on one worker process (``python -m workers``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import Process, TaskGroup
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from workers.protocol import HEADER, MAX_FRAME_BYTES, ProtocolError, decode_body, encode_frame
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STDERR_TAIL_LINES = 20
+
+
+class WorkerDied(Exception):
+    """The worker process ended (or broke the protocol) while we waited on it."""
+
+
+class WorkerStartError(Exception):
+    """The worker could not load the model."""
+
+
+def worker_environment(n_threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    # Idle OpenMP threads must not spin on a core another worker needs.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env["OMP_NUM_THREADS"] = str(n_threads)
+    python_path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = (
+        f"{PROJECT_ROOT}{os.pathsep}{python_path}" if python_path else str(PROJECT_ROOT)
+    )
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, index: int, process: Process, verbose: bool) -> None:
+        self.index = index
+        self.process = process
+        self.verbose = verbose
+        self.ready: dict[str, Any] = {}
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        assert process.stdout is not None
+        self._frames = BufferedByteReceiveStream(process.stdout)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    async def start(
+        cls,
+        index: int,
+        init: dict[str, Any],
+        task_group: TaskGroup,
+        *,
+        verbose: bool,
+        start_timeout_s: float,
+    ) -> WorkerProcess:
+        """Spawn a fresh interpreter, send it ``init``, and wait until the model is loaded."""
+        process = await anyio.open_process(
+            [sys.executable, "-m", "workers"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=worker_environment(int(init["n_threads"])),
+            start_new_session=True,  # terminal signals go to the supervisor only
+        )
+        worker = cls(index, process, verbose)
+        task_group.start_soon(worker._pump_stderr)
+        try:
+            with anyio.fail_after(start_timeout_s):
+                ready = await worker.call(init)
+        except TimeoutError:
+            await worker.kill()
+            raise WorkerStartError(
+                f"worker {index} did not load the model within {start_timeout_s:.0f}s"
+            ) from None
+        except WorkerDied as exc:
+            raise WorkerStartError(f"worker {index} failed to start: {exc}") from None
+        if ready.get("type") == "fatal":
+            await worker.kill()
+            raise WorkerStartError(f"worker {index} could not load the model: {ready['message']}")
+        worker.ready = ready
+        return worker
+
+    async def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one frame and wait for the answer."""
+        assert self.process.stdin is not None
+        try:
+            await self.process.stdin.send(encode_frame(message))
+            header = await self._frames.receive_exactly(HEADER.size)
+            (length,) = HEADER.unpack(header)
+            if length > MAX_FRAME_BYTES:
+                raise ProtocolError(f"frame of {length} bytes")
+            return decode_body(await self._frames.receive_exactly(length))
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            ProtocolError,
+            ValueError,
+        ) as exc:
+            raise WorkerDied(await self._death_message(exc)) from None
+
+    async def _death_message(self, cause: BaseException) -> str:
+        with anyio.move_on_after(2):
+            await self.process.wait()
+        code = self.process.returncode
+        if code is None:
+            what = f"broke the protocol ({type(cause).__name__}: {cause})"
+        elif code < 0:
+            what = f"was killed by {signal.Signals(-code).name}"
+        else:
+            what = f"exited with status {code}"
+        tail = " | ".join(line for line in self.stderr_tail if line.strip())[-600:]
+        return f"worker {self.index} (pid {self.pid}) {what}" + (
+            f"; stderr: {tail}" if tail else ""
+        )
+
+    async def _pump_stderr(self) -> None:
+        assert self.process.stderr is not None
+        stream = BufferedByteReceiveStream(self.process.stderr)
+        while True:
+            try:
+                line = await stream.receive_until(b"\n", 1 << 16)
+            except anyio.DelimiterNotFound:
+                line = await stream.receive(1 << 16)
+            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.ClosedResourceError):
+                return
+            text = line.decode("utf-8", errors="replace")
+            self.stderr_tail.append(text)
+            if self.verbose:
+                sys.stderr.write(f"[worker {self.index}] {text}\n")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the worker to finish (it flushes its spans), then make sure it is gone."""
+        if self.process.returncode is None:
+            try:
+                assert self.process.stdin is not None
+                await self.process.stdin.send(encode_frame({"type": "shutdown"}))
+                await self.process.stdin.aclose()
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                pass
+            with anyio.move_on_after(timeout_s):
+                await self.process.wait()
+        await self.kill()
+
+    async def kill(self, grace_s: float = 2.0) -> None:
+        """SIGTERM (the worker flushes telemetry and exits), then SIGKILL after ``grace_s``."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            with anyio.move_on_after(grace_s):
+                await self.process.wait()
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        await self.process.aclose()
+
+    def kill_now(self) -> None:
+        """Synchronous SIGKILL, for an immediate exit."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()

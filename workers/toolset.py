@@ -1,0 +1,219 @@
+"""Tool schemas: normalisation, the answer grammar's JSON Schema, and call validation.
+
+A request's tools arrive either bare (``{"name", "description", "parameters"}``) or in
+the OpenAI shape (``{"type": "function", "function": {...}}``). Both become the bare
+shape. A :class:`ToolSet` is built once per distinct tool list and cached by its key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+class ToolSchemaError(ValueError):
+    """A tool definition that cannot be used; the message says which tool and why."""
+
+
+def normalize_tools(raw: object) -> list[dict[str, Any]]:
+    """Return the tools as bare ``{"name", "description", "parameters"}`` dicts."""
+    if not isinstance(raw, list):
+        raise ToolSchemaError(f"tools must be a list, not {_json_type(raw)}")
+    tools: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        tool = _normalize_tool(item, index)
+        if tool["name"] in seen:
+            raise ToolSchemaError(f"tools[{index}]: duplicate tool name {tool['name']!r}")
+        seen.add(tool["name"])
+        tools.append(tool)
+    return tools
+
+
+def _normalize_tool(item: object, index: int) -> dict[str, Any]:
+    where = f"tools[{index}]"
+    if not isinstance(item, dict):
+        raise ToolSchemaError(f"{where} must be an object, not {_json_type(item)}")
+    if "function" in item and item.get("type", "function") == "function":
+        item = item["function"]
+        where += ".function"
+        if not isinstance(item, dict):
+            raise ToolSchemaError(f"{where} must be an object")
+    name = item.get("name")
+    if not isinstance(name, str) or not TOOL_NAME.match(name):
+        raise ToolSchemaError(
+            f"{where}.name must be a string of letters, digits, '_', '.' or '-' "
+            f"(at most 64, not starting with a digit), got {name!r}"
+        )
+    description = item.get("description", "")
+    if not isinstance(description, str):
+        raise ToolSchemaError(f"{where}.description must be a string")
+    parameters = item.get("parameters", EMPTY_PARAMETERS)
+    if not isinstance(parameters, dict):
+        raise ToolSchemaError(
+            f"{where}.parameters must be a JSON Schema object, not {_json_type(parameters)}"
+        )
+    try:
+        Draft202012Validator.check_schema(parameters)
+    except SchemaError as exc:
+        location = "/".join(str(p) for p in exc.path) or "(root)"
+        raise ToolSchemaError(
+            f"{where}.parameters is not a valid JSON Schema at {location}: {exc.message}"
+        ) from None
+    if parameters.get("type", "object") != "object":
+        raise ToolSchemaError(
+            f'{where}.parameters must describe an object ("type": "object"), '
+            f"got type {parameters.get('type')!r}"
+        )
+    return {"name": name, "description": description, "parameters": parameters}
+
+
+def tools_key(tools: Sequence[dict[str, Any]]) -> str:
+    """A stable key for a normalised tool list (order matters: it is part of the prompt)."""
+    return hashlib.blake2b(orjson.dumps(list(tools)), digest_size=16).hexdigest()
+
+
+MAX_ENUMERATED_INTEGER_RANGE = 256
+
+
+def bounded_schema(schema: Any, max_string_length: int) -> Any:
+    """Copy of ``schema`` tightened for the decoding grammar.
+
+    - free strings get a ``maxLength``, so decoding cannot run away inside one;
+    - integers with a small ``minimum``..``maximum`` range become an ``enum`` of its
+      values, since llama.cpp's schema converter ignores numeric bounds.
+
+    Validation still runs against the original schema.
+    """
+    result = copy.deepcopy(schema)
+    _tighten(result, max_string_length)
+    return result
+
+
+def _tighten(node: Any, string_limit: int) -> None:
+    if isinstance(node, dict):
+        constrained = {"enum", "const", "pattern", "format"} & node.keys()
+        if (
+            node.get("type") == "string"
+            and string_limit > 0
+            and not constrained
+            and "maxLength" not in node
+        ):
+            node["maxLength"] = string_limit
+        low, high = node.get("minimum"), node.get("maximum")
+        if (
+            node.get("type") == "integer"
+            and not constrained
+            and isinstance(low, int)
+            and isinstance(high, int)
+            and 0 <= high - low < MAX_ENUMERATED_INTEGER_RANGE
+        ):
+            node["enum"] = list(range(low, high + 1))
+        for value in node.values():
+            _tighten(value, string_limit)
+    elif isinstance(node, list):
+        for value in node:
+            _tighten(value, string_limit)
+
+
+def answer_schema(
+    tools: Sequence[dict[str, Any]], max_calls: int, max_string_length: int
+) -> dict[str, Any]:
+    """JSON Schema of a model answer: a list of calls, each naming one of ``tools``."""
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": tool["name"]},
+                "arguments": bounded_schema(tool["parameters"], max_string_length),
+            },
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for tool in tools
+    ]
+    items: dict[str, Any] = {"anyOf": variants} if variants else {"not": {}}
+    return {"type": "array", "items": items, "maxItems": max_calls if variants else 0}
+
+
+@dataclass
+class CallValidationError(Exception):
+    """A decoded call that does not fit the request's tools."""
+
+    message: str
+    call_index: int
+
+
+@dataclass
+class ToolSet:
+    """Everything derived from one tool list, built once and reused across requests."""
+
+    tools: list[dict[str, Any]]
+    key: str = ""
+    _validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = tools_key(self.tools)
+        self._validators = {
+            tool["name"]: Draft202012Validator(tool["parameters"]) for tool in self.tools
+        }
+
+    @property
+    def names(self) -> list[str]:
+        return [tool["name"] for tool in self.tools]
+
+    def validate_calls(self, calls: object) -> list[dict[str, Any]]:
+        """Check a parsed answer; return the calls as ``{"name", "arguments"}`` dicts."""
+        if not isinstance(calls, list):
+            raise CallValidationError(
+                f"answer must be a list of calls, got {_json_type(calls)}", -1
+            )
+        result = []
+        for index, call in enumerate(calls):
+            if not isinstance(call, dict):
+                raise CallValidationError(f"calls[{index}] is not an object", index)
+            name = call.get("name")
+            validator = self._validators.get(name) if isinstance(name, str) else None
+            if validator is None:
+                raise CallValidationError(f"calls[{index}] names unknown tool {name!r}", index)
+            arguments = call.get("arguments", {})
+            error = next(iter(sorted(validator.iter_errors(arguments), key=_error_depth)), None)
+            if error is not None:
+                path = "/".join(str(p) for p in error.absolute_path) or "(root)"
+                raise CallValidationError(
+                    f"calls[{index}] ({name}) arguments at {path}: {error.message}", index
+                )
+            result.append({"name": name, "arguments": arguments})
+        return result
+
+
+def _error_depth(error: Any) -> int:
+    return len(error.absolute_path)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
