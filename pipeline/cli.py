@@ -253,6 +253,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.input != "-" and not Path(args.input).is_file():
         raise ValueError(f"input file not found: {args.input}")
     workers = args.workers or default_workers()
+    telemetry = resolve_settings(args.traces, args.traces_file, args.capture_content)
+    default_tools = load_tools_file(args.tools) if args.tools else None
     return RunConfig(
         input_path=args.input,
         output_path=args.output or default_output_path(args.input),
@@ -275,8 +277,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         window=args.window,
         grace_s=args.grace,
         max_line_bytes=args.max_line_bytes,
-        default_tools=load_tools_file(args.tools) if args.tools else None,
-        telemetry=resolve_settings(args.traces, args.traces_file, args.capture_content),
+        default_tools=default_tools,
+        telemetry=telemetry,
         verbose=args.verbose,
         progress=not args.quiet and sys.stderr.isatty(),
     )

@@ -42,7 +42,7 @@ def resolve_model(spec: str | None) -> ModelRef:
     if spec.startswith(HF_PREFIX):
         return ModelRef(download_from_hub(spec[len(HF_PREFIX) :]), spec)
     path = Path(spec).expanduser()
-    _check_gguf(path, spec)
+    _check_gguf(path, f"model {spec}")
     return ModelRef(path.resolve(), spec)
 
 
@@ -86,16 +86,16 @@ def download_from_hub(reference: str) -> Path:
         ) from None
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
         raise ModelError(f"hf:{reference}: {exc}") from None
-    _check_gguf(path, f"hf:{reference}")
+    _check_gguf(path, f"model hf:{reference}")
     return path
 
 
 def _check_gguf(path: Path, what: str) -> None:
     if not path.is_file():
-        raise ModelError(f"model {what} not found: {path}")
+        raise ModelError(f"{what} not found: {path}")
     with open(path, "rb") as stream:
         if stream.read(4) != b"GGUF":
-            raise ModelError(f"model {what} is not a GGUF file: {path}")
+            raise ModelError(f"{what} is not a GGUF file: {path}")
 
 
 _digests: dict[tuple[str, int, int], str] = {}

@@ -180,6 +180,8 @@ class Supervisor:
                     outer.start_soon(self._show_progress)
                 await self._run_pipeline(resume)
                 outer.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise first_failure(group) from None
         finally:
             self.sink.close()
             self.summary.wall_s = time.perf_counter() - self._started
@@ -576,6 +578,16 @@ class Supervisor:
             + f")  {rate:.1f} req/s  {elapsed:.0f}s\x1b[K"
         )
         sys.stderr.flush()
+
+
+def first_failure(group: BaseExceptionGroup) -> BaseException:
+    """The exception that stopped the run, out of the task groups' nesting."""
+    cancelled = anyio.get_cancelled_exc_class()
+    for exc in group.exceptions:
+        leaf = first_failure(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if not isinstance(leaf, cancelled):
+            return leaf
+    return group.exceptions[0]
 
 
 def default_workers() -> int:

@@ -143,8 +143,9 @@ def answer_schema(
         }
         for tool in tools
     ]
-    items: dict[str, Any] = {"anyOf": variants} if variants else {"not": {}}
-    return {"type": "array", "items": items, "maxItems": max_calls if variants else 0}
+    if not variants:
+        return {"const": []}  # no tools: the only answer is "no call"
+    return {"type": "array", "items": {"anyOf": variants}, "maxItems": max_calls}
 
 
 @dataclass

@@ -1,0 +1,89 @@
+"""Shared fixtures: the generated test model, and running the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_QUERIES = PROJECT_ROOT / "inputs" / "queries.jsonl"
+SAMPLE_TOOLS = PROJECT_ROOT / "inputs" / "tools.json"
+
+
+@pytest.fixture(scope="session")
+def test_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small deterministic llama GGUF the project generates (no network needed)."""
+    from workers.testmodel import write_test_model
+
+    path = tmp_path_factory.mktemp("model") / "needle-test.gguf"
+    write_test_model(path)
+    return path
+
+
+@dataclass
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    output: Path
+
+    def results(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.output)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, rows: Sequence[Any]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    return path
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def run_cli(test_model: Path, tmp_path: Path) -> Callable[..., CliRun]:
+    """Run ``python -m pipeline`` for real; ``--model`` defaults to the test model."""
+
+    def run(
+        input_path: Path | str,
+        *args: str,
+        output: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 300,
+    ) -> CliRun:
+        output = output or tmp_path / "results.jsonl"
+        command = [sys.executable, "-m", "pipeline", str(input_path), "-o", str(output)]
+        if "--model" not in args and "-m" not in args:
+            command += ["--model", str(test_model)]
+        command += list(args)
+        completed = subprocess.run(
+            command,
+            cwd=PROJECT_ROOT,
+            env=cli_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return CliRun(completed.returncode, completed.stdout, completed.stderr, output)
+
+    return run
+
+
+def sample_tools() -> list[dict[str, Any]]:
+    return orjson.loads(SAMPLE_TOOLS.read_bytes())

@@ -1,0 +1,274 @@
+"""End to end through the real CLI: real worker processes, a real GGUF model, real spans."""
+
+from __future__ import annotations
+
+import collections
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+
+from tests.conftest import (
+    PROJECT_ROOT,
+    SAMPLE_QUERIES,
+    SAMPLE_TOOLS,
+    cli_env,
+    read_jsonl,
+    sample_tools,
+    write_jsonl,
+)
+from workers.toolset import normalize_tools
+
+
+def exported_spans(trace_file: Path) -> list[dict]:
+    """Flatten OTLP/JSON lines into spans carrying their resource's process id."""
+    spans = []
+    for message in read_jsonl(trace_file):
+        for resource_spans in message["resourceSpans"]:
+            resource = {
+                a["key"]: next(iter(a["value"].values()))
+                for a in resource_spans["resource"]["attributes"]
+            }
+            for scope_spans in resource_spans["scopeSpans"]:
+                for span in scope_spans["spans"]:
+                    spans.append({**span, "pid": str(resource.get("process.pid"))})
+    return spans
+
+
+def test_sample_inputs_two_workers_one_line_per_request_and_one_trace_each(run_cli, tmp_path):
+    trace_file = tmp_path / "spans.jsonl"
+    run = run_cli(
+        SAMPLE_QUERIES, "--workers", "2", "--traces", "file", "--traces-file", str(trace_file)
+    )
+    assert run.returncode in (0, 1), run.stderr
+    requests = read_jsonl(SAMPLE_QUERIES)
+    results = run.results()
+
+    assert sorted(r["id"] for r in results) == sorted(r["id"] for r in requests)
+    assert "requests:" in run.stderr and "req/s" in run.stderr  # the summary
+
+    tools_by_id = {r["id"]: normalize_tools(r["tools"]) for r in requests}
+    ok = [r for r in results if r["status"] == "ok"]
+    assert len(ok) >= 0.9 * len(results), collections.Counter(
+        (r["error"] or {}).get("type") for r in results
+    )
+    for result in ok:
+        tools = {t["name"]: t for t in tools_by_id[result["id"]]}
+        assert result["error"] is None
+        assert result["model"] == "needle-test"
+        assert result["usage"]["prompt_tokens"] > 0
+        for call in result["calls"]:
+            assert call["name"] in tools
+            Draft202012Validator(tools[call["name"]]["parameters"]).validate(call["arguments"])
+    for result in results:
+        if result["status"] == "error":
+            assert result["calls"] == [] and result["error"]["type"] and result["error"]["message"]
+
+    trace_ids = [r["trace_id"] for r in results]
+    assert len(set(trace_ids)) == len(trace_ids)
+    assert all(len(t) == 32 and int(t, 16) for t in trace_ids)
+
+    spans = exported_spans(trace_file)
+    by_trace = collections.defaultdict(list)
+    for span in spans:
+        by_trace[span["traceId"]].append(span)
+    assert set(by_trace) == set(trace_ids)
+    worker_pids = set()
+    for trace_id in trace_ids:
+        trace = by_trace[trace_id]
+        roots = [s for s in trace if not s.get("parentSpanId")]
+        assert len(roots) == 1 and roots[0]["name"] == "process_request"
+        children = [s for s in trace if s.get("parentSpanId")]
+        assert {s["name"] for s in children} >= {"prompt", "parse", "validate"}
+        assert all(s["parentSpanId"] == roots[0]["spanId"] for s in children)
+        assert all(s["pid"] != roots[0]["pid"] for s in children)  # other processes
+        worker_pids |= {s["pid"] for s in children}
+    assert len(worker_pids) == 2
+
+
+def test_malformed_lines_become_error_lines_with_their_line_numbers(run_cli, tmp_path):
+    tools = sample_tools()
+    good = {"query": "Set a timer for 5 minutes", "tools": tools}
+    lines = [
+        orjson.dumps({"id": "a", **good}),
+        b'{"id": "b", "query": "unterminated',
+        b"[1, 2, 3]",
+        orjson.dumps({"id": "c", "tools": tools}),
+        orjson.dumps({"id": "d", "query": "play jazz", "tools": {"name": "x"}}),
+        orjson.dumps({"id": "e", "query": "play jazz", "tools": [{"name": "x", "parameters": 5}]}),
+        orjson.dumps(
+            {"id": "f", "query": "q", "tools": [{"name": "x", "parameters": {"type": "nope"}}]}
+        ),
+        orjson.dumps({"id": "a", **good}),
+        b"",
+        orjson.dumps({"id": True, **good}),
+        b"\xff\xfe not utf-8",
+        orjson.dumps({"id": "g", **good}),
+        orjson.dumps(good),
+    ]
+    source = tmp_path / "mixed.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    run = run_cli(source, "--workers", "2")
+    assert run.returncode == 1, run.stderr
+    results = {r["line"]: r for r in run.results()}
+    assert len(run.results()) == len(results) == 12  # the blank line 9 is not a request
+    expected_errors = {
+        2: "invalid_json",
+        3: "not_an_object",
+        4: "missing_query",
+        5: "invalid_tools",
+        6: "invalid_tool_schema",
+        7: "invalid_tool_schema",
+        8: "duplicate_id",
+        10: "invalid_id",
+        11: "invalid_utf8",
+    }
+    for line, error_type in expected_errors.items():
+        result = results[line]
+        assert result["status"] == "error", result
+        assert result["error"]["type"] == error_type, result
+        assert f"line {line}" in result["error"]["message"]
+    assert results[1]["status"] == "ok" and results[1]["id"] == "a"
+    assert results[12]["status"] == "ok" and results[12]["id"] == "g"
+    assert results[13]["status"] == "ok" and results[13]["id"] == 13  # id defaults to the line
+    assert results[2]["id"] == 2 and results[4]["id"] == "c"
+
+
+def test_openai_shaped_tools_and_tools_file_and_stdout(run_cli, tmp_path, test_model):
+    openai_tools = [{"type": "function", "function": tool} for tool in sample_tools()]
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": 1, "query": "Turn off the kitchen lights", "tools": openai_tools},
+            {"id": 2, "query": "What's the weather in Oslo tomorrow?"},
+        ],
+    )
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            str(source),
+            "-o",
+            "-",
+            "--model",
+            str(test_model),
+            "--tools",
+            str(SAMPLE_TOOLS),
+            "--workers",
+            "1",
+        ],
+        cwd=PROJECT_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    results = [orjson.loads(line) for line in completed.stdout.splitlines()]
+    assert sorted(r["id"] for r in results) == [1, 2]
+    assert all(r["status"] == "ok" for r in results)
+    assert b"\r" not in completed.stderr  # no progress output when not on a terminal
+
+
+def test_default_output_location_and_chat_prompt_format(test_model, tmp_path):
+    source = tmp_path / "jobs.jsonl"
+    shutil.copy(SAMPLE_QUERIES, source)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            str(source),
+            "--model",
+            str(test_model),
+            "--prompt-format",
+            "chat",
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode in (0, 1), completed.stderr
+    assert completed.stderr == ""  # --quiet
+    output = tmp_path / "outputs" / "jobs.results.jsonl"
+    results = read_jsonl(output)
+    assert len(results) == len(read_jsonl(SAMPLE_QUERIES))
+    assert (tmp_path / "outputs" / "jobs.results.jsonl.meta.json").exists()
+
+
+def test_help_documents_every_option():
+    from pipeline.cli import build_parser
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--help"],
+        cwd=PROJECT_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0
+    for action in build_parser()._actions:
+        for option in action.option_strings:
+            assert option in completed.stdout
+        if action.option_strings and action.help:
+            assert action.help.split()[0] in completed.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.jsonl"], "input file not found"),
+        (["{queries}", "--model", "/nonexistent.gguf"], "not found"),
+        (["{queries}", "--model", "{readme}"], "not a GGUF file"),
+        (["{queries}", "--workers", "0"], "must be at least 1"),
+        (["{queries}", "--traces", "file"], "--traces-file"),
+        (["{queries}", "--model", "hf:only-two/parts.gguf"], "hf:ORG/REPO/FILE.gguf"),
+    ],
+)
+def test_usage_errors_exit_2(args, message, tmp_path):
+    args = [a.format(queries=SAMPLE_QUERIES, readme=PROJECT_ROOT / "pyproject.toml") for a in args]
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline", *args, "-o", str(tmp_path / "o.jsonl")],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert message in completed.stderr
+
+
+def test_hugging_face_reference_offline(run_cli, tmp_path, test_model):
+    """The real hf_hub_download: a clear error when not cached, the cached file when it is."""
+    hf_home = tmp_path / "hf"
+    env = {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    reference = "hf:needle-org/needle-test-GGUF/needle-test.gguf"
+    source = write_jsonl(
+        tmp_path / "one.jsonl", [{"id": 1, "query": "dim the lights", "tools": sample_tools()}]
+    )
+    missing = run_cli(source, "--model", reference, env=env)
+    assert missing.returncode == 2
+    assert "not in the Hugging Face cache" in missing.stderr and "HF_HUB_OFFLINE" in missing.stderr
+
+    # Lay the file out exactly as huggingface_hub's cache does after a download.
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo_dir = hf_home / "hub" / "models--needle-org--needle-test-GGUF"
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text(revision)
+    snapshot = repo_dir / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    shutil.copy(test_model, snapshot / "needle-test.gguf")
+    cached = run_cli(source, "--model", reference, env=env, output=tmp_path / "cached.jsonl")
+    assert cached.returncode == 0, cached.stderr
+    assert cached.results()[0]["model"] == "needle-test"

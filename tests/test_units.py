@@ -1,0 +1,121 @@
+"""Fast tests of the pure pieces: tool schemas, grammar schema, ids, answers, model references."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+from pipeline.idset import IdSet
+from pipeline.models import ModelError, parse_hub_reference
+from tests.conftest import sample_tools
+from workers.protocol import ProtocolError, encode_frame, read_frame
+from workers.toolset import (
+    CallValidationError,
+    ToolSchemaError,
+    ToolSet,
+    answer_schema,
+    bounded_schema,
+    normalize_tools,
+)
+from workers.worker import parse_answer
+
+
+def test_openai_and_bare_tools_normalise_to_the_same_shape():
+    bare = sample_tools()
+    wrapped = [{"type": "function", "function": tool} for tool in bare]
+    assert normalize_tools(wrapped) == normalize_tools(bare)
+    assert normalize_tools([{"name": "ping"}]) == [
+        {"name": "ping", "description": "", "parameters": {"type": "object", "properties": {}}}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tools", "message"),
+    [
+        ({"name": "x"}, "must be a list"),
+        ([5], "must be an object"),
+        ([{"description": "no name"}], ".name must be"),
+        ([{"name": "1bad"}], ".name must be"),
+        ([{"name": "x", "parameters": []}], "JSON Schema object"),
+        ([{"name": "x", "parameters": {"type": "strnig"}}], "not a valid JSON Schema"),
+        ([{"name": "x", "parameters": {"type": "string"}}], "must describe an object"),
+        ([{"name": "x"}, {"name": "x"}], "duplicate tool name"),
+    ],
+)
+def test_bad_tools_are_rejected_with_the_place_and_reason(tools, message):
+    with pytest.raises(ToolSchemaError, match=message):
+        normalize_tools(tools)
+
+
+def test_grammar_schema_bounds_free_strings_and_small_integer_ranges():
+    parameters = {
+        "type": "object",
+        "properties": {
+            "text": {"type": "string"},
+            "mode": {"type": "string", "enum": ["a", "b"]},
+            "level": {"type": "integer", "minimum": 0, "maximum": 3},
+            "count": {"type": "integer", "minimum": 1},
+        },
+    }
+    tightened = bounded_schema(parameters, 16)
+    assert tightened["properties"]["text"]["maxLength"] == 16
+    assert "maxLength" not in tightened["properties"]["mode"]
+    assert tightened["properties"]["level"]["enum"] == [0, 1, 2, 3]
+    assert "enum" not in tightened["properties"]["count"]
+    assert "maxLength" not in parameters["properties"]["text"]  # the original is untouched
+
+
+def test_answer_schema_converts_to_a_grammar_naming_only_the_tools():
+    tools = normalize_tools(sample_tools())
+    grammar = json_schema_to_gbnf(json.dumps(answer_schema(tools, 4, 64)))
+    for tool in tools:
+        assert f'\\"{tool["name"]}\\"' in grammar
+    empty = json_schema_to_gbnf(json.dumps(answer_schema([], 4, 64)))
+    assert "root" in empty and "[]" in empty
+
+
+def test_calls_are_validated_against_their_tool_schema():
+    toolset = ToolSet(normalize_tools(sample_tools()))
+    ok = toolset.validate_calls([{"name": "set_timer", "arguments": {"duration_seconds": 300}}])
+    assert ok == [{"name": "set_timer", "arguments": {"duration_seconds": 300}}]
+    with pytest.raises(CallValidationError, match="unknown tool"):
+        toolset.validate_calls([{"name": "launch_rocket", "arguments": {}}])
+    with pytest.raises(CallValidationError, match="duration_seconds"):
+        toolset.validate_calls([{"name": "set_timer", "arguments": {"duration_seconds": 0}}])
+    with pytest.raises(CallValidationError, match="required"):
+        toolset.validate_calls([{"name": "set_timer", "arguments": {}}])
+
+
+def test_answers_parse_leniently_where_json_allows():
+    assert parse_answer('[{"name":"a","arguments":{}}]') == [{"name": "a", "arguments": {}}]
+    assert parse_answer('["tab\there"]') == ["tab\there"]  # a raw control character
+    with pytest.raises(ValueError):
+        parse_answer('[{"name": ')
+
+
+def test_id_set_tells_integer_and_string_ids_apart_and_grows():
+    ids = IdSet(capacity=4)
+    assert ids.add(3) and ids.add("3")
+    assert not ids.add(3)
+    for value in range(10_000):
+        ids.add(f"id-{value}")
+    assert len(ids) == 10_002
+    assert "id-9999" in ids and "id-10000" not in ids
+
+
+def test_hub_references():
+    assert parse_hub_reference("org/repo/model.gguf") == ("org/repo", "model.gguf", None)
+    assert parse_hub_reference("org/repo/sub/m.gguf@v1") == ("org/repo", "sub/m.gguf", "v1")
+    with pytest.raises(ModelError):
+        parse_hub_reference("org/model.gguf")
+
+
+def test_frames_round_trip_and_detect_truncation(tmp_path):
+    path = tmp_path / "frames"
+    path.write_bytes(encode_frame({"type": "job", "n": 1}) + encode_frame({"type": "x"})[:-2])
+    with open(path, "rb") as stream:
+        assert read_frame(stream) == {"type": "job", "n": 1}
+        with pytest.raises(ProtocolError):
+            read_frame(stream)
