@@ -57,6 +57,7 @@ def test_grammar_schema_bounds_free_strings_and_small_integer_ranges():
             "mode": {"type": "string", "enum": ["a", "b"]},
             "level": {"type": "integer", "minimum": 0, "maximum": 3},
             "count": {"type": "integer", "minimum": 1},
+            "tags": {"type": "array", "items": {"type": "string"}},
         },
     }
     tightened = bounded_schema(parameters, 16)
@@ -64,6 +65,7 @@ def test_grammar_schema_bounds_free_strings_and_small_integer_ranges():
     assert "maxLength" not in tightened["properties"]["mode"]
     assert tightened["properties"]["level"]["enum"] == [0, 1, 2, 3]
     assert "enum" not in tightened["properties"]["count"]
+    assert tightened["properties"]["tags"]["maxItems"] == 32
     assert "maxLength" not in parameters["properties"]["text"]  # the original is untouched
 
 

@@ -85,12 +85,14 @@ def tools_key(tools: Sequence[dict[str, Any]]) -> str:
 
 
 MAX_ENUMERATED_INTEGER_RANGE = 256
+MAX_ARRAY_ITEMS = 32
 
 
 def bounded_schema(schema: Any, max_string_length: int) -> Any:
     """Copy of ``schema`` tightened for the decoding grammar.
 
     - free strings get a ``maxLength``, so decoding cannot run away inside one;
+    - arrays get a ``maxItems`` (at most :data:`MAX_ARRAY_ITEMS`), for the same reason;
     - integers with a small ``minimum``..``maximum`` range become an ``enum`` of its
       values, since llama.cpp's schema converter ignores numeric bounds.
 
@@ -111,6 +113,8 @@ def _tighten(node: Any, string_limit: int) -> None:
             and "maxLength" not in node
         ):
             node["maxLength"] = string_limit
+        if node.get("type") == "array" and "maxItems" not in node:
+            node["maxItems"] = max(MAX_ARRAY_ITEMS, node.get("minItems", 0))
         low, high = node.get("minimum"), node.get("maximum")
         if (
             node.get("type") == "integer"
