@@ -20,7 +20,12 @@ from pipeline.supervisor import (
     default_workers,
     threads_per_worker,
 )
-from pipeline.telemetry import TRACE_EXPORTERS, TelemetryConfigError, resolve_settings
+from pipeline.telemetry import (
+    METRIC_EXPORTERS,
+    TRACE_EXPORTERS,
+    TelemetryConfigError,
+    resolve_settings,
+)
 from workers.engine import DecodingSettings
 from workers.prompts import PROMPT_FORMATS
 
@@ -43,9 +48,10 @@ EPILOG = """\
 exit status: 0 all requests ok, 1 some requests failed (or the run could not go on),
 2 usage or configuration error, 130/143 stopped by SIGINT/SIGTERM (run again to resume).
 
-environment: OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_INSECURE,
-OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER,
-OTEL_TRACES_SAMPLER_ARG, OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+environment: OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT,
+OTEL_EXPORTER_OTLP_INSECURE, OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT,
+OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG,
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
 HF_HOME, HF_HUB_OFFLINE.
 """
 
@@ -221,7 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     telemetry.add_argument(
         "--capture-content",
         action="store_true",
-        help="record query text, raw model output and argument values on spans",
+        help="record query text, raw model output and argument values on spans "
+        "(default: off, or $OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true)",
+    )
+    telemetry.add_argument(
+        "--metrics",
+        choices=METRIC_EXPORTERS,
+        help="metric exporter: token usage, model time, requests by status, queue depth, "
+        "per-worker throughput (default: $OTEL_METRICS_EXPORTER, else none)",
+    )
+    telemetry.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="with --metrics file: OTLP/JSON lines are appended here",
     )
     output = parser.add_argument_group("terminal")
     output.add_argument(
@@ -253,7 +271,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.input != "-" and not Path(args.input).is_file():
         raise ValueError(f"input file not found: {args.input}")
     workers = args.workers or default_workers()
-    telemetry = resolve_settings(args.traces, args.traces_file, args.capture_content)
+    telemetry = resolve_settings(
+        args.traces,
+        args.traces_file,
+        args.capture_content,
+        metrics=args.metrics,
+        metrics_file=args.metrics_file,
+    )
     default_tools = load_tools_file(args.tools) if args.tools else None
     return RunConfig(
         input_path=args.input,

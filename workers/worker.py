@@ -13,17 +13,24 @@ import signal
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from pipeline.telemetry import (
     INSTRUMENTATION_NAME,
+    WORKER_SHUTDOWN_S,
     TelemetrySettings,
+    call_names,
     create_tracer_provider,
     extract_trace_context,
+    redact_error_message,
+    shutdown_within,
+    tool_call_parts,
 )
 from workers.engine import (
     Completion,
@@ -41,6 +48,7 @@ from workers.toolset import CallValidationError, ToolSet, answer_schema
 CRASH_MARKER_ENV = "NEEDLE_PIPELINE_TEST_CRASH_MARKER"
 HANG_MARKER_ENV = "NEEDLE_PIPELINE_TEST_HANG_MARKER"
 TOOLSET_CACHE_SIZE = 32
+GENAI_PROVIDER = "llama.cpp"  # gen_ai.provider.name: the model runs in this process
 
 
 class RequestFailed(Exception):
@@ -79,6 +87,8 @@ class JobHandler:
         self._toolsets: OrderedDict[str, PreparedTools] = OrderedDict()
         self._crash_marker = os.environ.get(CRASH_MARKER_ENV) or None
         self._hang_marker = os.environ.get(HANG_MARKER_ENV) or None
+        self._inference_ms: float | None = None
+        self._completion: Completion | None = None
 
     def prepare_tools(self, key: str, tools: list[dict[str, Any]]) -> PreparedTools:
         """Grammar and validators are built once per tool list and kept in an LRU cache."""
@@ -101,6 +111,8 @@ class JobHandler:
         parent = extract_trace_context(job.get("trace", {}))
         result: dict[str, Any] = {"type": "result", "seq": job["seq"], "worker_pid": os.getpid()}
         completion: Completion | None = None
+        self._inference_ms = None
+        self._completion = None
         try:
             self._inject_faults(job["query"])
             prepared, tokens = self._build_prompt(job, parent)
@@ -120,6 +132,7 @@ class JobHandler:
                 calls=[],
                 error={"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"},
             )
+        completion = completion or self._completion  # a truncated answer still used tokens
         result["usage"] = {
             "prompt_tokens": completion.prompt_tokens if completion else 0,
             "completion_tokens": completion.completion_tokens if completion else 0,
@@ -127,6 +140,10 @@ class JobHandler:
         result["reused_prefix_tokens"] = completion.reused_prefix_tokens if completion else 0
         result["model_ms"] = completion.prompt_ms + completion.generation_ms if completion else 0.0
         result["worker_ms"] = (time.perf_counter() - started) * 1000
+        # For the supervisor's gen_ai.client.* metrics.
+        result["operation"] = self.prompt_format.operation
+        if self._inference_ms is not None:
+            result["inference_ms"] = self._inference_ms
         return result
 
     def _inject_faults(self, query: str) -> None:
@@ -137,9 +154,32 @@ class JobHandler:
         if self._hang_marker and self._hang_marker in query:
             time.sleep(3600)
 
+    @contextmanager
+    def _stage(self, name: str, parent: Any, openinference_kind: str = "CHAIN") -> Iterator[Span]:
+        """One child span of the request's root. Failures are recorded where they
+        happen (a :class:`RequestFailed` is already on the span); a worker stopped in
+        the middle (SIGTERM: ``SystemExit``) still ends and exports the span."""
+        with self.tracer.start_as_current_span(
+            name,
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            span.set_attribute("openinference.span.kind", openinference_kind)
+            try:
+                yield span
+            except RequestFailed:
+                raise
+            except Exception as exc:
+                _fail(span, exc)
+                raise
+            except BaseException as exc:
+                span.set_status(Status(StatusCode.ERROR, f"worker stopped ({type(exc).__name__})"))
+                raise
+
     def _build_prompt(self, job: dict[str, Any], parent: Any) -> tuple[PreparedTools, list[int]]:
-        with self.tracer.start_as_current_span("prompt", context=parent) as span:
-            span.set_attribute("openinference.span.kind", "CHAIN")
+        with self._stage("prompt", parent) as span:
             span.set_attribute("needle.prompt.format", self.prompt_format.name)
             span.set_attribute("needle.tools.count", len(job["tools"]))
             try:
@@ -153,6 +193,8 @@ class JobHandler:
             reused = getattr(self.engine, "cached_prefix_length", None)
             if reused is not None:
                 span.set_attribute("needle.prompt.reused_prefix_tokens", reused(tokens))
+            if self.capture_content:
+                span.set_attribute("input.value", job["query"])
             if len(tokens) + 8 > self.engine.n_ctx:
                 error = RequestFailed(
                     "context_overflow",
@@ -168,16 +210,27 @@ class JobHandler:
     ) -> Completion:
         model = self.engine.model_name
         operation = self.prompt_format.operation
-        with self.tracer.start_as_current_span(
-            f"{operation} {model}", context=parent, kind=SpanKind.INTERNAL
-        ) as span:
-            span.set_attribute("openinference.span.kind", "LLM")
+        with self._stage(f"{operation} {model}", parent, "LLM") as span:
             span.set_attribute("gen_ai.operation.name", operation)
-            span.set_attribute("gen_ai.provider.name", "llama.cpp")
+            span.set_attribute("gen_ai.provider.name", GENAI_PROVIDER)
             span.set_attribute("gen_ai.request.model", model)
             span.set_attribute("gen_ai.request.max_tokens", self.decoding.max_tokens)
             span.set_attribute("gen_ai.request.temperature", self.decoding.temperature)
             span.set_attribute("gen_ai.request.seed", self.decoding.seed)
+            span.set_attribute("gen_ai.output.type", "json")
+            span.set_attribute("llm.model_name", model)
+            span.set_attribute("llm.provider", GENAI_PROVIDER)
+            span.set_attribute(
+                "llm.invocation_parameters",
+                orjson.dumps(
+                    {
+                        "max_tokens": self.decoding.max_tokens,
+                        "temperature": self.decoding.temperature,
+                        "seed": self.decoding.seed,
+                    }
+                ).decode(),
+            )
+            span.set_attribute("needle.tools.names", prepared.toolset.names)
             if self.capture_content:
                 span.set_attribute(
                     "gen_ai.input.messages",
@@ -185,24 +238,46 @@ class JobHandler:
                         [{"role": "user", "parts": [{"type": "text", "content": job["query"]}]}]
                     ).decode(),
                 )
+                span.set_attribute(
+                    "gen_ai.tool.definitions",
+                    orjson.dumps(
+                        [{"type": "function", **tool} for tool in prepared.toolset.tools]
+                    ).decode(),
+                )
+                span.set_attribute("input.value", job["query"])
+                span.set_attribute("llm.input_messages.0.message.role", "user")
+                span.set_attribute("llm.input_messages.0.message.content", job["query"])
+            inference_started = time.perf_counter()
             try:
                 completion = self.engine.complete(tokens, prepared.grammar, self.decoding)
             except ContextOverflowError as exc:
+                self._inference_ms = (time.perf_counter() - inference_started) * 1000
                 _fail(span, exc)
                 raise RequestFailed("context_overflow", str(exc)) from exc
             except Exception as exc:
+                self._inference_ms = (time.perf_counter() - inference_started) * 1000
                 _fail(span, exc)
                 raise RequestFailed("inference_error", f"{type(exc).__name__}: {exc}") from exc
+            self._inference_ms = (time.perf_counter() - inference_started) * 1000
+            self._completion = completion
             span.set_attribute("gen_ai.response.model", model)
             span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", completion.completion_tokens)
+            span.set_attribute(
+                "gen_ai.usage.cache_read.input_tokens", completion.reused_prefix_tokens
+            )
             span.set_attribute("gen_ai.response.finish_reasons", [completion.finish_reason])
+            span.set_attribute("gen_ai.response.time_to_first_chunk", completion.prompt_ms / 1000)
+            span.set_attribute("llm.token_count.prompt", completion.prompt_tokens)
+            span.set_attribute("llm.token_count.completion", completion.completion_tokens)
+            span.set_attribute(
+                "llm.token_count.total", completion.prompt_tokens + completion.completion_tokens
+            )
             span.set_attribute(
                 "needle.prompt.reused_prefix_tokens", completion.reused_prefix_tokens
             )
             span.set_attribute("needle.time_to_first_token_ms", completion.prompt_ms)
-            if self.capture_content:
-                span.set_attribute("needle.output.raw", completion.text)
+            self._describe_output(span, completion)
             if completion.finish_reason == "length":
                 error = RequestFailed(
                     "truncated",
@@ -212,9 +287,47 @@ class JobHandler:
                 raise error
             return completion
 
+    def _describe_output(self, span: Span, completion: Completion) -> None:
+        """The model's answer as GenAI output messages (tool-call parts) and OpenInference
+        output attributes: tool names always, argument values and raw text only with
+        content capture."""
+        try:
+            answer: Any = parse_answer(completion.text)
+        except ValueError:
+            answer = None
+        parts = tool_call_parts(answer)
+        names = call_names(answer)
+        span.set_attribute("needle.calls.names", names)
+        prefix = "llm.output_messages.0.message"
+        span.set_attribute(f"{prefix}.role", "assistant")
+        for index, name in enumerate(names):
+            span.set_attribute(f"{prefix}.tool_calls.{index}.tool_call.function.name", name)
+        if not self.capture_content:
+            return
+        finish_reason = completion.finish_reason
+        if parts is None:
+            parts = [{"type": "text", "content": completion.text}]
+        elif parts and finish_reason == "stop":
+            finish_reason = "tool_call"
+        span.set_attribute(
+            "gen_ai.output.messages",
+            orjson.dumps(
+                [{"role": "assistant", "parts": parts, "finish_reason": finish_reason}]
+            ).decode(),
+        )
+        span.set_attribute("needle.output.raw", completion.text)
+        span.set_attribute("output.value", completion.text)
+        span.set_attribute("output.mime_type", "application/json")
+        for index, part in enumerate(parts):
+            if part.get("type") == "tool_call":
+                span.set_attribute(
+                    f"{prefix}.tool_calls.{index}.tool_call.function.arguments",
+                    orjson.dumps(part.get("arguments")).decode(),
+                )
+
     def _parse(self, completion: Completion, parent: Any) -> Any:
-        with self.tracer.start_as_current_span("parse", context=parent) as span:
-            span.set_attribute("openinference.span.kind", "CHAIN")
+        with self._stage("parse", parent) as span:
+            span.set_attribute("needle.output.chars", len(completion.text))
             try:
                 return parse_answer(completion.text)
             except ValueError as exc:
@@ -223,16 +336,24 @@ class JobHandler:
                 raise error from exc
 
     def _validate(self, answer: Any, toolset: ToolSet, parent: Any) -> list[dict[str, Any]]:
-        with self.tracer.start_as_current_span("validate", context=parent) as span:
-            span.set_attribute("openinference.span.kind", "CHAIN")
+        with self._stage("validate", parent) as span:
             try:
                 calls = toolset.validate_calls(answer)
             except CallValidationError as exc:
-                span.add_event("validation_failed", {"message": exc.message})
-                span.set_status(Status(StatusCode.ERROR, exc.message))
+                message = redact_error_message(
+                    "invalid_arguments", exc.message, self.capture_content
+                )
+                span.add_event(
+                    "validation_failed",
+                    {"message": message, "needle.call.index": exc.call_index},
+                )
+                span.set_attribute("error.type", "invalid_arguments")
+                span.set_status(Status(StatusCode.ERROR, message))
                 raise RequestFailed("invalid_arguments", exc.message) from exc
             span.set_attribute("needle.calls.count", len(calls))
             span.set_attribute("needle.calls.names", [call["name"] for call in calls])
+            if self.capture_content:
+                span.set_attribute("output.value", orjson.dumps(calls).decode())
             return calls
 
 
@@ -245,6 +366,10 @@ def parse_answer(text: str) -> Any:
 
 
 def _fail(span: Any, exc: BaseException) -> None:
+    if isinstance(exc, RequestFailed):
+        span.set_attribute("error.type", exc.error_type)
+    else:
+        span.set_attribute("error.type", type(exc).__qualname__)
     span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, str(exc)))
 
@@ -275,6 +400,7 @@ def main() -> int:
     provider = create_tracer_provider(
         settings,
         {"needle.worker.index": index, "process.pid": os.getpid(), "needle.process.role": "worker"},
+        root=False,  # follow the sampling decision in each job's traceparent
     )
     try:
         try:
@@ -314,4 +440,7 @@ def main() -> int:
             if message.get("type") == "job":
                 write_frame(frames_out, handler.handle(message))
     finally:
-        provider.shutdown()
+        # A SIGTERM now must not cut the flush short: the supervisor's SIGKILL comes
+        # after its grace period, and the flush is bounded well within it.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        shutdown_within(WORKER_SHUTDOWN_S, provider)
