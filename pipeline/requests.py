@@ -12,6 +12,18 @@ from workers.toolset import ToolSchemaError, normalize_tools, tools_key
 
 RequestId = str | int
 
+# Errors found before the line has an id of its own: their output line carries the line
+# number as its id, and a resume recognises them by line number, never by id.
+LINE_ERRORS = frozenset(
+    {"invalid_utf8", "invalid_json", "not_an_object", "line_too_long", "invalid_id"}
+)
+# Error lines that a resume finds by line number: the above, duplicates (whose id
+# belongs to the earlier line) and lines that failed in an unforeseen way.
+RESUMED_BY_LINE = LINE_ERRORS | {"duplicate_id", "invalid_request"}
+# Nesting a request may have: deeper JSON cannot be re-encoded for a worker (orjson
+# stops at 254 levels) and would exhaust the schema validator's recursion.
+MAX_NESTING = 64
+
 
 @dataclass(slots=True)
 class Request:
@@ -43,14 +55,22 @@ class ToolCache:
         )
 
     def get(self, raw_tools: object) -> tuple[list[dict[str, Any]], str]:
-        raw = orjson.dumps(raw_tools)
+        too_deep = ToolSchemaError(f"tools are nested more than {MAX_NESTING} levels deep")
+        try:
+            raw = orjson.dumps(raw_tools)
+        except orjson.JSONEncodeError:  # past orjson's 254 levels
+            raise too_deep from None
         entry = self._entries.get(raw)
         if entry is None:
             try:
+                if nesting_depth(raw_tools) > MAX_NESTING:
+                    raise too_deep
                 tools = normalize_tools(raw_tools)
                 entry = (tools, tools_key(tools))
             except ToolSchemaError as exc:
                 entry = exc
+            except (RecursionError, TypeError, ValueError) as exc:  # defensive: never crash
+                entry = ToolSchemaError(f"tools cannot be used: {type(exc).__name__}: {exc}")
             self._entries[raw] = entry
             if len(self._entries) > self._size:
                 self._entries.popitem(last=False)
@@ -59,6 +79,21 @@ class ToolCache:
         if isinstance(entry, ToolSchemaError):
             raise entry
         return entry
+
+
+def nesting_depth(value: object, limit: int = MAX_NESTING + 1) -> int:
+    """How deeply ``value`` nests lists and objects, counting up to ``limit`` at most."""
+    depth = 0
+    level: list[Any] = [value]
+    while depth < limit:
+        level = [node for node in level if isinstance(node, (dict, list))]
+        if not level:
+            break
+        depth += 1
+        level = [
+            child for node in level for child in (node.values() if isinstance(node, dict) else node)
+        ]
+    return depth
 
 
 def read_id(document: dict[str, Any], line: int) -> RequestId:

@@ -6,6 +6,7 @@ settings that produced it; a resume with other settings is refused.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 
 from pipeline.idset import IdSet
+from pipeline.requests import RESUMED_BY_LINE
 
 META_SUFFIX = ".meta.json"
 
@@ -30,12 +32,10 @@ class ResumeRefused(Exception):
 @dataclass
 class ResumeState:
     done_ids: IdSet = field(default_factory=IdSet)
-    done_duplicate_lines: set[int] = field(default_factory=set)
+    # Input lines whose error line carries no id of theirs (see RESUMED_BY_LINE).
+    done_lines: set[int] = field(default_factory=set)
     lines: int = 0
     dropped_torn_bytes: int = 0
-
-    def is_done(self, request_id: Any, line: int) -> bool:
-        return line in self.done_duplicate_lines or request_id in self.done_ids
 
 
 class JsonlSink:
@@ -47,6 +47,8 @@ class JsonlSink:
         self._fd = -1
         self._last_sync = time.monotonic()
         self._dirty = False
+        self._end: int | None = None  # size of the file after the last whole write
+        self._streaming = False  # stdout, a pipe or a device: no resume, no fsync
 
     @property
     def is_stdout(self) -> bool:
@@ -60,18 +62,50 @@ class JsonlSink:
         """Open for appending; returns what an earlier run already wrote."""
         if self.is_stdout:
             self._fd = os.dup(1)
+            self._streaming = True
             return ResumeState()
         path = Path(self.path)
         try:
+            if path.exists() and not path.is_file():
+                # A FIFO or a device: write to it as it is, never replace it.
+                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+                self._streaming = True
+                return ResumeState()
             path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot open output {self.path}: {exc.strerror or exc}") from None
+        try:
+            state = self._claim(fd, path, fingerprint, overwrite)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._end = os.fstat(fd).st_size
+        return state
+
+    def _claim(
+        self, fd: int, path: Path, fingerprint: dict[str, Any], overwrite: bool
+    ) -> ResumeState:
+        """Lock the output against a second run, then resume it or start it afresh."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"{self.path} is being written by another run; two runs on one output "
+                f"would duplicate results (wait for it, or use another -o path)"
+            ) from None
+        except OSError:
+            pass  # a file system without locks: carry on unguarded
+        try:
             state = ResumeState()
-            if path.exists() and not overwrite and path.stat().st_size > 0:
-                self._check_fingerprint(fingerprint)
-                state = scan_existing_output(path)
-            elif path.exists():
-                path.unlink()
+            if os.fstat(fd).st_size > 0:
+                if overwrite:
+                    os.ftruncate(fd, 0)
+                else:
+                    self._check_fingerprint(fingerprint)
+                    state = scan_existing_output(path)
             self._write_meta(fingerprint)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
             raise OutputError(f"cannot open output {self.path}: {exc.strerror or exc}") from None
         return state
@@ -110,16 +144,30 @@ class JsonlSink:
     def write(self, lines: list[bytes]) -> None:
         if not lines:
             return
-        view = memoryview(b"".join(lines))
+        data = b"".join(lines)
+        view = memoryview(data)
         try:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
+            self._cut_partial_write()
             raise OutputError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
+        if self._end is not None:
+            self._end += len(data)
         self._dirty = True
         if time.monotonic() - self._last_sync >= self.fsync_interval_s:
             self.sync()
+
+    def _cut_partial_write(self) -> None:
+        """After a failed write (disk full): the file ends at the last whole line again."""
+        if self._end is None:
+            return
+        try:
+            if os.fstat(self._fd).st_size > self._end:
+                os.ftruncate(self._fd, self._end)
+        except OSError:
+            pass  # a resume drops a torn last line anyway
 
     def sync(self) -> None:
         if self._fd < 0 or not self._dirty:
@@ -127,7 +175,7 @@ class JsonlSink:
         try:
             os.fsync(self._fd)
         except OSError as exc:
-            if not self.is_stdout:  # pipes and terminals cannot be fsynced
+            if not self._streaming:  # pipes and terminals cannot be fsynced
                 raise OutputError(f"cannot sync output {self.path}: {exc.strerror}") from None
         self._dirty = False
         self._last_sync = time.monotonic()
@@ -156,8 +204,11 @@ def scan_existing_output(path: Path) -> ResumeState:
             if not isinstance(result, dict) or "id" not in result:
                 break
             error = result.get("error") or {}
-            if isinstance(error, dict) and error.get("type") == "duplicate_id":
-                state.done_duplicate_lines.add(int(result.get("line", 0)))
+            if isinstance(error, dict) and error.get("type") in RESUMED_BY_LINE:
+                line = result.get("line")
+                if not isinstance(line, int):
+                    break
+                state.done_lines.add(line)
             else:
                 state.done_ids.add(result["id"])
             state.lines += 1

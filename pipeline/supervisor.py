@@ -14,12 +14,16 @@ Task ownership (all inside one task group, all stoppable):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +34,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from opentelemetry.trace import Span, Status, StatusCode
 
 from pipeline.idset import IdSet
+from pipeline.metrics import PipelineMetrics
 from pipeline.models import ModelRef
 from pipeline.requests import (
+    RESUMED_BY_LINE,
     InputError,
     Request,
     RequestId,
@@ -40,16 +46,26 @@ from pipeline.requests import (
     decode_line,
     read_id,
 )
-from pipeline.sink import JsonlSink, ResumeState
+from pipeline.sink import JsonlSink, OutputError, ResumeState
 from pipeline.source import JsonlSource, RawLine
 from pipeline.telemetry import (
     INSTRUMENTATION_NAME,
+    SUPERVISOR_SHUTDOWN_S,
     TelemetrySettings,
+    annotate_root_result,
     create_tracer_provider,
     inject_trace_context,
+    record_error,
+    redact_error_message,
+    shutdown_within,
     trace_id_hex,
 )
-from pipeline.workerproc import WorkerDied, WorkerProcess, WorkerStartError
+from pipeline.workerproc import (
+    WorkerDied,
+    WorkerProcess,
+    WorkerStartError,
+    kill_all_workers_now,
+)
 from workers.engine import DecodingSettings
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -94,6 +110,12 @@ class RunConfig:
             "max_calls": self.decoding.max_calls,
             "max_string_length": self.decoding.max_string_length,
             "n_ctx": self.n_ctx,
+            # --tools: the tools of every line that brings none of its own.
+            "default_tools_sha256": (
+                None
+                if self.default_tools is None
+                else hashlib.sha256(json.dumps(self.default_tools).encode()).hexdigest()
+            ),
         }
 
 
@@ -148,12 +170,16 @@ class Supervisor:
             config.telemetry, {"process.pid": os.getpid(), "needle.process.role": "supervisor"}
         )
         self.tracer = self.provider.get_tracer(INSTRUMENTATION_NAME)
+        self.metrics = PipelineMetrics(
+            config.telemetry, {"process.pid": os.getpid(), "needle.process.role": "supervisor"}
+        )
         self.sink = JsonlSink(config.output_path)
         self.workers: dict[int, WorkerProcess] = {}
         self._stopping = False
         self._started = 0.0
         self._seq = 0
         self._model_name = ""
+        self._ready_once = False  # some worker has loaded the model
         # Created in run(): anyio primitives need the running event loop.
         self.window: anyio.Semaphore
         self._reader_scope: anyio.CancelScope
@@ -171,9 +197,9 @@ class Supervisor:
         self.window = anyio.Semaphore(self._window_size)
         self._reader_scope = anyio.CancelScope()
         self._slots_scope = anyio.CancelScope()
-        resume = self.sink.open(config.fingerprint(), config.overwrite)
         self.summary.skipped = 0
         try:
+            resume = self.sink.open(config.fingerprint(), config.overwrite)
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._watch_signals, outer)
                 if config.progress:
@@ -183,14 +209,25 @@ class Supervisor:
         except BaseExceptionGroup as group:
             raise first_failure(group) from None
         finally:
-            self.sink.close()
-            self.summary.wall_s = time.perf_counter() - self._started
-            self.provider.shutdown()
+            failing = sys.exc_info()[1] is not None
+            if self.summary.signal is not None:  # stopping on a signal: another one ends it
+                for signum in EXIT_CODES:
+                    signal.signal(signum, _exit_on_signal)
+            try:
+                self.sink.close()
+            except OutputError:
+                if not failing:  # else the failure in flight says more
+                    raise
+            finally:
+                self.summary.wall_s = time.perf_counter() - self._started
+                shutdown_within(SUPERVISOR_SHUTDOWN_S, self.provider, self.metrics.provider)
         return self.summary
 
     async def _run_pipeline(self, resume: ResumeState) -> None:
-        config = self.config
-        job_tx, job_rx = anyio.create_memory_object_stream[Pending](config.workers)
+        # Both streams hold a whole window, and every request holds a window slot from
+        # being read to being written: sends never block, so a stop cannot catch a
+        # request between two owners (it is always in a stream or with one task).
+        job_tx, job_rx = anyio.create_memory_object_stream[Pending](self._window_size)
         out_tx, out_rx = anyio.create_memory_object_stream[Outcome](self._window_size)
         leftovers = job_rx.clone()
         async with anyio.create_task_group() as group:
@@ -220,9 +257,10 @@ class Supervisor:
         async with job_tx, out_tx:
             with self._reader_scope:
                 try:
-                    async for batch in source.batches():
-                        for raw in batch:
-                            await self._read_line(raw, seen, tools, resume, job_tx, out_tx)
+                    async with aclosing(source.batches()) as batches:
+                        async for batch in batches:
+                            for raw in batch:
+                                await self._read_line(raw, seen, tools, resume, job_tx, out_tx)
                 finally:
                     source.close()
 
@@ -237,7 +275,7 @@ class Supervisor:
     ) -> None:
         line = raw.number
         error: InputError | None = None
-        document: dict[str, Any] | None = None
+        request: Request | None = None
         request_id: RequestId = line
         try:
             if raw.too_long:
@@ -246,39 +284,37 @@ class Supervisor:
                 )
             document = decode_line(raw.data, line)
             request_id = read_id(document, line)
+            # Only lines with a usable id take part in duplicate detection: a line that
+            # is not even JSON must not make a later line's id look used.
+            if not seen.add(request_id):
+                raise InputError(
+                    line,
+                    "duplicate_id",
+                    f"id {request_id!r} was already used by an earlier line",
+                    request_id,
+                )
+            if request_id in resume.done_ids:  # an earlier run wrote its result
+                self.summary.skipped += 1
+                return
+            request = build_request(document, line, request_id, self.config.default_tools, tools)
         except InputError as exc:
             error = exc
-        first_time = seen.add(request_id)
-        if line in resume.done_duplicate_lines:
-            self.summary.skipped += 1
-            return
-        if not first_time and error is None:
+        except Exception as exc:  # no input line may take the run down
             error = InputError(
-                line,
-                "duplicate_id",
-                f"id {request_id!r} was already used by an earlier line",
-                request_id,
+                line, "invalid_request", f"cannot be read: {type(exc).__name__}: {exc}", request_id
             )
-        elif request_id in resume.done_ids:
+        if error is not None and error.error_type in RESUMED_BY_LINE and line in resume.done_lines:
             self.summary.skipped += 1
             return
-        request: Request | None = None
-        if error is None:
-            assert document is not None
-            try:
-                request = build_request(
-                    document, line, request_id, self.config.default_tools, tools
-                )
-            except InputError as exc:
-                error = exc
         await self.window.acquire()
         pending = self._new_pending(line, error.id if error else request_id, request)
         if error is not None:
             pending.span.set_attribute("needle.error.type", error.error_type)
             record = self._error_record(pending, error.error_type, error.message)
-            await out_tx.send(Outcome(pending, record))
+            out_tx.send_nowait(Outcome(pending, record))  # room: it holds a whole window
         else:
-            await job_tx.send(pending)
+            self.metrics.request_queued()
+            job_tx.send_nowait(pending)
 
     def _new_pending(self, line: int, request_id: RequestId, request: Request | None) -> Pending:
         self._seq += 1
@@ -314,46 +350,63 @@ class Supervisor:
         out_tx: MemoryObjectSendStream[Outcome],
     ) -> None:
         """Own worker ``index`` for the whole run: start it, feed it, replace it when it fails."""
-        retry: Pending | None = None
+        retry: Pending | None = None  # the request whose worker died, to run again
         failed_starts = 0
         first_start = True
         async with job_rx, out_tx:
-            while True:
-                async with anyio.create_task_group() as pumps:
-                    try:
-                        worker = await WorkerProcess.start(
-                            index,
-                            self._init_message(index),
-                            pumps,
-                            verbose=self.config.verbose,
-                            start_timeout_s=self.config.start_timeout_s,
-                        )
-                    except WorkerStartError as exc:
-                        failed_starts += 1
-                        if first_start or failed_starts >= 3:
-                            raise FatalRunError(str(exc)) from None
-                        pumps.cancel_scope.cancel()
-                        continue
-                    if not first_start:
-                        self.summary.worker_restarts += 1
-                    first_start = False
-                    failed_starts = 0
-                    self.workers[index] = worker
-                    self._model_name = worker.ready.get("model", "")
-                    self.summary.model_name = self._model_name
-                    self.summary.worker_load_ms.append(float(worker.ready.get("load_ms", 0.0)))
-                    try:
-                        retry, finished = await self._feed(worker, job_rx, out_tx, retry)
-                    finally:
-                        self.workers.pop(index, None)
-                        with anyio.CancelScope(shield=True):
-                            if finished:
-                                await worker.stop()
-                            else:
-                                await worker.kill()
-                        pumps.cancel_scope.cancel()
-                if finished:
-                    return
+            try:
+                while True:
+                    async with anyio.create_task_group() as pumps:
+                        try:
+                            worker = await WorkerProcess.start(
+                                index,
+                                self._init_message(index),
+                                pumps,
+                                verbose=self.config.verbose,
+                                start_timeout_s=self.config.start_timeout_s,
+                            )
+                        except WorkerStartError as exc:
+                            # Fatal when the model seems not to load at all (no worker ever
+                            # got ready), or this slot keeps failing; else (a worker killed
+                            # while loading) try again.
+                            failed_starts += 1
+                            if (first_start and not self._ready_once) or failed_starts >= 3:
+                                raise FatalRunError(str(exc)) from None
+                            pumps.cancel_scope.cancel()
+                            continue
+                        if not first_start:
+                            self.summary.worker_restarts += 1
+                        first_start = False
+                        failed_starts = 0
+                        self._ready_once = True
+                        self.workers[index] = worker
+                        self._model_name = worker.ready.get("model", "")
+                        self.summary.model_name = self._model_name
+                        self.summary.worker_load_ms.append(float(worker.ready.get("load_ms", 0.0)))
+                        finished = False
+                        try:
+                            # _feed owns the retry from here on (it abandons it if stopped).
+                            handed, retry = retry, None
+                            retry, finished = await self._feed(worker, job_rx, out_tx, handed)
+                        finally:
+                            self.workers.pop(index, None)
+                            with anyio.CancelScope(shield=True):
+                                if finished:
+                                    await worker.stop()
+                                else:
+                                    await worker.kill()
+                            pumps.cancel_scope.cancel()
+                    if finished:
+                        return
+                    if self._stopping:  # no replacement worker just to stop it again
+                        if retry is not None:
+                            pending, retry = retry, None
+                            self._abandon(pending)
+                        return
+            except BaseException:
+                if retry is not None:  # stopped before a replacement worker could run it
+                    self._abandon(retry)
+                raise
 
     async def _feed(
         self,
@@ -375,9 +428,12 @@ class Supervisor:
                 except anyio.EndOfStream:
                     return None, True
             pending.attempts += 1
+            self.metrics.request_started(pending.attempts)
             pending.span.set_attribute(
                 "needle.queue_wait_ms", (time.perf_counter() - pending.read_at) * 1000
             )
+            # Results go out with send_nowait: the stream holds a whole window, so it never
+            # blocks, and a stop cannot strike between a finished request and its result.
             try:
                 with anyio.fail_after(config.timeout_s):
                     reply = await worker.call(self._job_message(pending))
@@ -386,20 +442,26 @@ class Supervisor:
                     f"no answer within {config.timeout_s:g}s; worker {worker.index} "
                     f"(pid {worker.pid}) was replaced"
                 )
-                await out_tx.send(Outcome(pending, self._error_record(pending, "timeout", message)))
+                record = self._error_record(pending, "timeout", message)
+                out_tx.send_nowait(Outcome(pending, record))
                 return None, False
             except WorkerDied as died:
                 pending.span.add_event("worker_died", {"message": str(died)})
                 if pending.attempts >= config.max_attempts:
                     message = f"{died}; gave up after {pending.attempts} attempts"
                     record = self._error_record(pending, "worker_crashed", message)
-                    await out_tx.send(Outcome(pending, record))
+                    out_tx.send_nowait(Outcome(pending, record))
                     return None, False
                 return pending, False
+            except TypeError as exc:  # the job could not be encoded; the worker is replaced
+                message = f"cannot be sent to a worker: {exc}"
+                record = self._error_record(pending, "internal_error", message)
+                out_tx.send_nowait(Outcome(pending, record))
+                return None, False
             except BaseException:
                 self._abandon(pending)
                 raise
-            await out_tx.send(Outcome(pending, self._result_record(pending, reply, worker)))
+            out_tx.send_nowait(Outcome(pending, self._result_record(pending, reply, worker)))
 
     def _init_message(self, index: int) -> dict[str, Any]:
         config = self.config
@@ -448,6 +510,8 @@ class Supervisor:
     def _error_record(self, pending: Pending, error_type: str, message: str) -> dict[str, Any]:
         record = self._base_record(pending)
         record["error"] = {"type": error_type, "message": message}
+        capture = self.config.telemetry.capture_content
+        record_error(pending.span, error_type, redact_error_message(error_type, message, capture))
         return record
 
     def _result_record(
@@ -468,6 +532,7 @@ class Supervisor:
         span.set_attribute("needle.worker.pid", worker.pid)
         span.set_attribute("needle.attempts", pending.attempts)
         span.set_attribute("needle.retries", pending.attempts - 1)
+        self.metrics.record_reply(reply, worker.index, self._model_name)
         return record
 
     async def _write(self, out_rx: MemoryObjectReceiveStream[Outcome]) -> None:
@@ -490,8 +555,11 @@ class Supervisor:
                         ready.append(held.pop(next_seq))
                         next_seq += 1
                 self._emit(ready)
-            if held:  # ordered mode after a stop: what is held is still whole results
-                self._emit([held[seq] for seq in sorted(held)])
+            # Ordered mode after a stop: results held behind a request that never finished
+            # are dropped, not written out of order; the resume redoes them and appends
+            # in order, so the file stays in input order across interruptions.
+            for seq in sorted(held):
+                self._abandon(held[seq].pending)
 
     def _emit(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
@@ -501,7 +569,12 @@ class Supervisor:
         for outcome in outcomes:
             outcome.record["latency_ms"] = round((now - outcome.pending.read_at) * 1000, 3)
             lines.append(orjson.dumps(outcome.record) + b"\n")
-        self.sink.write(lines)  # raises OutputError: the run stops, what is written is whole
+        try:
+            self.sink.write(lines)  # the file keeps whole lines only, even when this fails
+        except OutputError:  # the run stops; a resume redoes these
+            for outcome in outcomes:
+                self._abandon(outcome.pending)
+            raise
         if self.summary.first_result_s is None:
             self.summary.first_result_s = now - self._started
         for outcome in outcomes:
@@ -512,8 +585,10 @@ class Supervisor:
         span = outcome.pending.span
         summary = self.summary
         summary.total += 1
-        span.set_attribute("needle.status", record["status"])
-        span.set_attribute("needle.calls.count", len(record["calls"]))
+        annotate_root_result(
+            span, record, outcome.pending.attempts, self.config.telemetry.capture_content
+        )
+        self.metrics.record_request(record)
         if record["status"] == "ok":
             summary.ok += 1
         else:
@@ -521,13 +596,13 @@ class Supervisor:
             error_type = record["error"]["type"]
             summary.error_types[error_type] += 1
             span.set_attribute("needle.error.type", error_type)
-            span.set_status(Status(StatusCode.ERROR, record["error"]["message"]))
         span.end()
         self.window.release()
 
     def _abandon(self, pending: Pending) -> None:
         """A request the run stopped before finishing: no output line; a resume redoes it."""
         self.summary.cancelled += 1
+        self.metrics.record_cancelled()
         pending.span.set_attribute("needle.status", "cancelled")
         pending.span.set_status(
             Status(StatusCode.ERROR, "run stopped before this request finished")
@@ -556,8 +631,7 @@ class Supervisor:
         self._slots_scope.deadline = anyio.current_time() + self.config.grace_s
 
     def _exit_now(self, signum: int) -> None:
-        for worker in list(self.workers.values()):
-            worker.kill_now()
+        kill_all_workers_now()  # those still loading the model too
         try:
             self.sink.close()
         finally:
@@ -580,14 +654,34 @@ class Supervisor:
         sys.stderr.flush()
 
 
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    """A second signal while output and telemetry are flushed: exit at once."""
+    os._exit(EXIT_CODES.get(signal.Signals(signum), 1))
+
+
 def first_failure(group: BaseExceptionGroup) -> BaseException:
-    """The exception that stopped the run, out of the task groups' nesting."""
+    """The exception that stopped the run, out of the task groups' nesting.
+
+    A known reason to stop (the output, the workers) wins over what it set off in other
+    tasks (cancellation, a closed stream).
+    """
+    leaves = list(_leaves(group))
+    for leaf in leaves:
+        if isinstance(leaf, (OutputError, FatalRunError)):
+            return leaf
     cancelled = anyio.get_cancelled_exc_class()
-    for exc in group.exceptions:
-        leaf = first_failure(exc) if isinstance(exc, BaseExceptionGroup) else exc
+    for leaf in leaves:
         if not isinstance(leaf, cancelled):
             return leaf
-    return group.exceptions[0]
+    return leaves[0]
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
 
 
 def default_workers() -> int:

@@ -15,10 +15,21 @@ import anyio
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from pipeline.telemetry import CONSOLE_TELEMETRY_PREFIX
 from workers.protocol import HEADER, MAX_FRAME_BYTES, ProtocolError, decode_body, encode_frame
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STDERR_TAIL_LINES = 20
+
+
+# Every worker process started and not yet reaped, for an immediate exit.
+_live_workers: set[WorkerProcess] = set()
+
+
+def kill_all_workers_now() -> None:
+    """SIGKILL every worker process of this supervisor (a second signal: exit at once)."""
+    for worker in list(_live_workers):
+        worker.kill_now()
 
 
 class WorkerDied(Exception):
@@ -66,29 +77,38 @@ class WorkerProcess:
         start_timeout_s: float,
     ) -> WorkerProcess:
         """Spawn a fresh interpreter, send it ``init``, and wait until the model is loaded."""
-        process = await anyio.open_process(
-            [sys.executable, "-m", "workers"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=worker_environment(int(init["n_threads"])),
-            start_new_session=True,  # terminal signals go to the supervisor only
-        )
-        worker = cls(index, process, verbose)
-        task_group.start_soon(worker._pump_stderr)
         try:
-            with anyio.fail_after(start_timeout_s):
-                ready = await worker.call(init)
-        except TimeoutError:
-            await worker.kill()
-            raise WorkerStartError(
-                f"worker {index} did not load the model within {start_timeout_s:.0f}s"
-            ) from None
-        except WorkerDied as exc:
-            raise WorkerStartError(f"worker {index} failed to start: {exc}") from None
-        if ready.get("type") == "fatal":
-            await worker.kill()
-            raise WorkerStartError(f"worker {index} could not load the model: {ready['message']}")
+            process = await anyio.open_process(
+                [sys.executable, "-m", "workers"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=worker_environment(int(init["n_threads"])),
+                start_new_session=True,  # terminal signals go to the supervisor only
+            )
+        except OSError as exc:  # out of processes, memory or file descriptors
+            raise WorkerStartError(f"worker {index} could not be started: {exc}") from None
+        worker = cls(index, process, verbose)
+        _live_workers.add(worker)
+        try:
+            task_group.start_soon(worker._pump_stderr)
+            try:
+                with anyio.fail_after(start_timeout_s):
+                    ready = await worker.call(init)
+            except TimeoutError:
+                raise WorkerStartError(
+                    f"worker {index} did not load the model within {start_timeout_s:.0f}s"
+                ) from None
+            except WorkerDied as exc:
+                raise WorkerStartError(f"worker {index} failed to start: {exc}") from None
+            if ready.get("type") == "fatal":
+                raise WorkerStartError(
+                    f"worker {index} could not load the model: {ready.get('message')}"
+                )
+        except BaseException:  # a failed or cancelled start leaves no process behind
+            with anyio.CancelScope(shield=True):
+                await worker.kill()
+            raise
         worker.ready = ready
         return worker
 
@@ -138,6 +158,9 @@ class WorkerProcess:
             except (anyio.EndOfStream, anyio.IncompleteRead, anyio.ClosedResourceError):
                 return
             text = line.decode("utf-8", errors="replace")
+            if text.startswith(CONSOLE_TELEMETRY_PREFIX):  # --traces console, from a worker
+                sys.stderr.write(text[len(CONSOLE_TELEMETRY_PREFIX) :] + "\n")
+                continue
             self.stderr_tail.append(text)
             if self.verbose:
                 sys.stderr.write(f"[worker {self.index}] {text}\n")
@@ -166,6 +189,7 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
             await self.process.wait()
+        _live_workers.discard(self)
         await self.process.aclose()
 
     def kill_now(self) -> None:
