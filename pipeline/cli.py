@@ -45,7 +45,8 @@ Other commands:
 """
 
 EPILOG = """\
-exit status: 0 all requests ok, 1 some requests failed (or the run could not go on),
+exit status: 0 all requests ok, 1 some requests failed (in this run or, when resuming,
+in the earlier one) or the run could not go on,
 2 usage or configuration error, 130/143 stopped by SIGINT/SIGTERM (run again to resume).
 
 environment: OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -318,6 +319,8 @@ def format_summary(summary: RunSummary, config: RunConfig) -> str:
         )
     if summary.skipped:
         parts.append(f"{summary.skipped} already done (resumed)")
+    if summary.earlier_errors:
+        parts.append(f"{summary.earlier_errors} errors from the earlier run")
     if summary.cancelled:
         parts.append(f"{summary.cancelled} left for a resume")
     if summary.worker_restarts:
@@ -356,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(format_summary(summary, config) + "\n")
     if summary.signal is not None:
         return 128 + summary.signal
-    return EXIT_OK if summary.errors == 0 else EXIT_FAILED
+    # The status describes the whole output, including what an earlier run wrote.
+    return EXIT_OK if summary.errors + summary.earlier_errors == 0 else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ class ResumeState:
     # Input lines whose error line carries no id of theirs (see RESUMED_BY_LINE).
     done_lines: set[int] = field(default_factory=set)
     lines: int = 0
+    errors: int = 0  # error lines among them
     dropped_torn_bytes: int = 0
 
 
@@ -204,6 +205,8 @@ def scan_existing_output(path: Path) -> ResumeState:
             if not isinstance(result, dict) or "id" not in result:
                 break
             error = result.get("error") or {}
+            if result.get("status") != "ok":
+                state.errors += 1
             if isinstance(error, dict) and error.get("type") in RESUMED_BY_LINE:
                 line = result.get("line")
                 if not isinstance(line, int):

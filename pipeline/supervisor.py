@@ -126,6 +126,7 @@ class RunSummary:
     errors: int = 0
     error_types: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
+    earlier_errors: int = 0  # error lines an earlier run of a resumed output wrote
     cancelled: int = 0
     wall_s: float = 0.0
     first_result_s: float | None = None
@@ -200,6 +201,7 @@ class Supervisor:
         self.summary.skipped = 0
         try:
             resume = self.sink.open(config.fingerprint(), config.overwrite)
+            self.summary.earlier_errors = resume.errors
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._watch_signals, outer)
                 if config.progress:

@@ -180,3 +180,18 @@ def test_a_failed_write_leaves_only_whole_lines(tmp_path: Path) -> None:
         sink.close()
     assert os.path.getsize(path) == whole
     assert read_output(path) == [orjson.loads(_record("a", 1))]
+
+
+def test_exit_status_of_a_resume_counts_the_earlier_runs_errors(run_cli, tmp_path):
+    from tests.conftest import sample_tools, write_jsonl
+
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"id": "good", "query": "dim the lights", "tools": sample_tools()}, {"id": "bad"}],
+    )
+    first = run_cli(source, "--workers", "1")
+    assert first.returncode == 1, first.stderr
+    again = run_cli(source, "--workers", "1")
+    assert again.returncode == 1, again.stderr
+    assert "1 errors from the earlier run" in again.stderr
+    assert len(again.results()) == 2
