@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,3 +87,46 @@ def run_cli(test_model: Path, tmp_path: Path) -> Callable[..., CliRun]:
 
 def sample_tools() -> list[dict[str, Any]]:
     return orjson.loads(SAMPLE_TOOLS.read_bytes())
+
+
+def exported_spans(trace_file: Path) -> list[dict[str, Any]]:
+    """Flatten OTLP/JSON lines into spans, each with its ``resource`` and ``attrs`` as dicts
+    and ``pid``, its process id as a string."""
+    spans = []
+    for message in read_jsonl(trace_file):
+        for resource_spans in message["resourceSpans"]:
+            resource = {
+                a["key"]: next(iter(a["value"].values()))
+                for a in resource_spans["resource"]["attributes"]
+            }
+            for scope_spans in resource_spans["scopeSpans"]:
+                for span in scope_spans["spans"]:
+                    attrs = {
+                        a["key"]: next(iter(a["value"].values()), None)
+                        for a in span.get("attributes", [])
+                    }
+                    spans.append(
+                        {
+                            **span,
+                            "resource": resource,
+                            "attrs": attrs,
+                            "pid": str(resource.get("process.pid")),
+                        }
+                    )
+    return spans
+
+
+@pytest.fixture
+def start_cli(test_model: Path) -> Iterator[Callable[..., Any]]:
+    """Start the real CLI in the background (see test_reliability_support.cli_starter)."""
+    import test_reliability_support as support
+
+    yield from support.cli_starter(test_model)
+
+
+@pytest.fixture
+def samples(test_model: Path) -> tuple[dict[str, Any], ...]:
+    """Sample requests the test model answers ``ok`` (it is random: a few truncate)."""
+    import test_reliability_support as support
+
+    return support.good_samples(test_model)

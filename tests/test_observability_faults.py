@@ -10,34 +10,22 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
-from conftest import PROJECT_ROOT, SAMPLE_QUERIES, cli_env, read_jsonl, write_jsonl
+from conftest import (
+    PROJECT_ROOT,
+    SAMPLE_QUERIES,
+    cli_env,
+    exported_spans,
+    read_jsonl,
+    write_jsonl,
+)
 
 HANG_MARKER = "zz-hang-here-zz"
 # Spans leave a process only when it flushes on its way out (no 0.5 s batches), so these
 # tests see exactly what the exit paths deliver.
 FLUSH_ONLY_AT_EXIT = {"OTEL_BSP_SCHEDULE_DELAY": "600000"}
-
-
-def file_spans(path: Path) -> list[dict[str, Any]]:
-    spans = []
-    for message in read_jsonl(path):
-        for resource_spans in message["resourceSpans"]:
-            resource = {
-                a["key"]: next(iter(a["value"].values()))
-                for a in resource_spans["resource"]["attributes"]
-            }
-            for scope_spans in resource_spans["scopeSpans"]:
-                for span in scope_spans["spans"]:
-                    attrs = {
-                        a["key"]: next(iter(a["value"].values()), None)
-                        for a in span.get("attributes", [])
-                    }
-                    spans.append({**span, "resource": resource, "attrs": attrs})
-    return spans
 
 
 def traces_of(spans: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -89,7 +77,7 @@ def test_replaced_worker_flushes_its_spans(run_cli, tmp_path):
     results = {r["id"]: r for r in run.results()}
     assert len(results) == len(rows)
     assert results["hangs"]["error"]["type"] == "timeout"
-    traces = traces_of(file_spans(trace_file))
+    traces = traces_of(exported_spans(trace_file))
     replaced_pids = set()
     for result in results.values():
         trace = traces[result["trace_id"]]
@@ -145,12 +133,12 @@ def test_sigterm_of_the_pipeline_loses_no_span(test_model, tmp_path):
     assert process.returncode == 143, stderr
     results = read_jsonl(output)
     assert len(results) == 6
-    traces = traces_of(file_spans(trace_file))
+    traces = traces_of(exported_spans(trace_file))
     for result in results:
         assert_complete(traces[result["trace_id"]], result["status"])
     cancelled = [
         span
-        for span in file_spans(trace_file)
+        for span in exported_spans(trace_file)
         if span["name"] == "process_request" and span["attrs"].get("needle.status") == "cancelled"
     ]
     # The running request, and any read after it, end as cancelled (a resume redoes them).
@@ -177,7 +165,7 @@ def test_sampling_is_decided_at_the_root(run_cli, tmp_path):
     )
     assert run.returncode in (0, 1), run.stderr
     results = run.results()
-    traces = traces_of(file_spans(trace_file))
+    traces = traces_of(exported_spans(trace_file))
     sampled = [r for r in results if r["trace_id"] in traces]
     assert 0 < len(sampled) < len(results)
     assert set(traces) == {r["trace_id"] for r in sampled}

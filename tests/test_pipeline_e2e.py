@@ -6,37 +6,22 @@ import collections
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import orjson
 import pytest
-from jsonschema import Draft202012Validator
-
-from tests.conftest import (
+from conftest import (
     PROJECT_ROOT,
     SAMPLE_QUERIES,
     SAMPLE_TOOLS,
     cli_env,
+    exported_spans,
     read_jsonl,
     sample_tools,
     write_jsonl,
 )
+from jsonschema import Draft202012Validator
+
 from workers.toolset import normalize_tools
-
-
-def exported_spans(trace_file: Path) -> list[dict]:
-    """Flatten OTLP/JSON lines into spans carrying their resource's process id."""
-    spans = []
-    for message in read_jsonl(trace_file):
-        for resource_spans in message["resourceSpans"]:
-            resource = {
-                a["key"]: next(iter(a["value"].values()))
-                for a in resource_spans["resource"]["attributes"]
-            }
-            for scope_spans in resource_spans["scopeSpans"]:
-                for span in scope_spans["spans"]:
-                    spans.append({**span, "pid": str(resource.get("process.pid"))})
-    return spans
 
 
 def test_sample_inputs_two_workers_one_line_per_request_and_one_trace_each(run_cli, tmp_path):

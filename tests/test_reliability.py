@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -22,16 +22,6 @@ from conftest import write_jsonl
 from test_reliability_support import Cli, comparable, read_output
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def start_cli(test_model: Path) -> Iterator[Callable[..., Cli]]:
-    yield from support.cli_starter(test_model)
-
-
-@pytest.fixture
-def samples(test_model: Path) -> tuple[dict, ...]:
-    return support.good_samples(test_model)
 
 
 def input_ids(rows: list[dict]) -> list[str]:

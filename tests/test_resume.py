@@ -6,7 +6,7 @@ import os
 import resource
 import signal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -19,16 +19,6 @@ from pipeline.sink import JsonlSink, OutputError, scan_existing_output
 from workers.testmodel import write_test_model
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def start_cli(test_model: Path) -> Iterator[Callable[..., Cli]]:
-    yield from support.cli_starter(test_model)
-
-
-@pytest.fixture
-def samples(test_model: Path) -> tuple[dict, ...]:
-    return support.good_samples(test_model)
 
 
 def test_resume_with_other_settings_is_refused(
@@ -183,7 +173,7 @@ def test_a_failed_write_leaves_only_whole_lines(tmp_path: Path) -> None:
 
 
 def test_exit_status_of_a_resume_counts_the_earlier_runs_errors(run_cli, tmp_path):
-    from tests.conftest import sample_tools, write_jsonl
+    from conftest import sample_tools
 
     source = write_jsonl(
         tmp_path / "in.jsonl",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import sample_tools
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from pipeline.idset import IdSet
 from pipeline.models import ModelError, parse_hub_reference
-from tests.conftest import sample_tools
 from workers.protocol import ProtocolError, encode_frame, read_frame
 from workers.toolset import (
     CallValidationError,
