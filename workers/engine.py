@@ -5,8 +5,9 @@ from __future__ import annotations
 import ctypes
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,7 @@ class Completion:
     finish_reason: str
     prompt_ms: float
     generation_ms: float
+    token_ids: list[int] = field(default_factory=list)
 
 
 class ContextOverflowError(Exception):
@@ -58,6 +60,21 @@ class Engine(Protocol):
 
 _log_callback_ref: Any = None
 
+# The KV state of the last few prompts that brought new tools is kept in memory, so a
+# request whose tools were seen a few requests ago loads them instead of decoding them.
+SAVED_PROMPTS = 8
+SAVED_PROMPT_BYTES = 16 << 20  # at most this much memory for them
+SAVE_MIN_NEW_TOKENS = 64  # save a prompt when at least this much of it was decoded
+RESTORE_MIN_GAIN_TOKENS = 32  # load a saved state when it saves this much decoding
+MIN_DECODED_PROMPT_TOKENS = 2
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    if list(a[:n]) == list(b[:n]):
+        return n
+    return next((i for i in range(n) if a[i] != b[i]), n)
+
 
 def install_llama_log_handler(verbose: bool) -> None:
     """Route llama.cpp's C logging: errors always to stderr, everything else only if verbose.
@@ -81,8 +98,53 @@ def install_llama_log_handler(verbose: bool) -> None:
     llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
 
 
+class CompiledGrammar:
+    """A GBNF grammar parsed once by llama.cpp; each completion works on a cheap clone.
+
+    ``llama_sampler_init_grammar`` parses the GBNF text (about 1.5 ms for a 10-tool answer
+    grammar); ``llama_sampler_clone`` copies the parsed rules and parse stacks (about 0.1 ms).
+    """
+
+    def __init__(self, vocab: Any, gbnf: str, root: str = "root") -> None:
+        import llama_cpp
+
+        self.gbnf = gbnf
+        self._llama_cpp = llama_cpp
+        self._sampler = llama_cpp.llama_sampler_init_grammar(
+            vocab, gbnf.encode("utf-8"), root.encode("utf-8")
+        )
+        if not self._sampler:
+            raise ValueError("llama.cpp could not parse the grammar")
+
+    def fresh(self) -> Any:
+        """A new grammar sampler at the start of the grammar (the caller frees it)."""
+        return self._llama_cpp.llama_sampler_clone(self._sampler)
+
+    def __del__(self) -> None:
+        sampler, self._sampler = getattr(self, "_sampler", None), None
+        if sampler:
+            self._llama_cpp.llama_sampler_free(sampler)
+
+
 class LlamaEngine:
-    """llama-cpp-python's ``Llama``; consecutive prompts reuse their common KV-cache prefix."""
+    """One llama.cpp model and context, decoded with a tight low-level loop.
+
+    Greedy, grammar-constrained decoding that gives exactly the tokens of llama-cpp-python's
+    ``generate(..., temp=0, grammar=...)`` (a sampler chain of grammar then greedy), faster:
+
+    - the grammar is parsed once per tool set (:class:`CompiledGrammar`) and cloned per request;
+    - only the highest-logit token is checked against the grammar; the whole vocabulary is
+      checked only when that token is rejected (as llama.cpp's own ``common_sampler`` does).
+      Greedy picks the first maximum among allowed tokens, so when the overall first maximum is
+      allowed it is the answer, and otherwise the full check decides: same token either way;
+    - consecutive prompts reuse their common KV-cache prefix (the tools come first), and
+      the KV state of the last few prompts that brought new tools is kept
+      (``llama_state_seq_get_data``), so a tool set seen a few requests ago is loaded back
+      into the emptied cache (same cells, same order as decoding it) instead of decoded.
+
+    Each piece is kept because ``python -m bench`` and the ablations in its report showed it
+    pays; ``tests/test_decoding.py`` checks the tokens against llama-cpp-python's own API.
+    """
 
     def __init__(
         self,
@@ -92,8 +154,12 @@ class LlamaEngine:
         n_threads: int = 1,
         n_batch: int = 512,
         verbose: bool = False,
+        saved_prompts: int = SAVED_PROMPTS,
+        saved_bytes: int = SAVED_PROMPT_BYTES,
     ) -> None:
         install_llama_log_handler(verbose)
+        import llama_cpp
+        import numpy as np
         from llama_cpp import Llama
 
         started = time.perf_counter()
@@ -110,24 +176,145 @@ class LlamaEngine:
         self.metadata: dict[str, str] = dict(self._llm.metadata)
         self.model_name = self.metadata.get("general.name") or Path(model_path).stem
         self.n_ctx = self._llm.n_ctx()
+        self._ctx = self._llm._ctx.ctx
         self._add_bos = self.metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
+        self._lib = llama_cpp
+        self._np = np
+        self._vocab = self._llm._model.vocab
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._saved_prompts = saved_prompts
+        self._saved_bytes = saved_bytes
+        # KV state of recent prompts (tokens -> bytes), least recently used first.
+        self._saved: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self._n_batch = self._llm.n_batch  # Llama caps it at the context size
+        self.saved_prefix_hits = 0  # prompts that started from a saved prefix (benchmark)
+        self._eog = np.array(
+            [bool(llama_cpp.llama_vocab_is_eog(self._vocab, t)) for t in range(self._n_vocab)]
+        )
+        self._kv_tokens: list[int] = []  # what the KV cache of sequence 0 holds
+        self._grammars: dict[str, CompiledGrammar] = {}
+        # One candidate for the sampled-token check, all of them for the fallback.
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self._one_array = llama_cpp.llama_token_data_array(
+            data=self._one, size=1, selected=-1, sorted=False
+        )
+        self._all = (llama_cpp.llama_token_data * self._n_vocab)()
+        self._all_view = np.ctypeslib.as_array(self._all)
+        self._all_ids = np.arange(self._n_vocab, dtype=np.int32)
+        self._all_array = llama_cpp.llama_token_data_array(
+            data=self._all, size=self._n_vocab, selected=-1, sorted=False
+        )
+        self.full_checks = 0  # how often the sampled token was rejected (for the benchmark)
 
     def tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=False)
 
-    def compile_grammar(self, gbnf: str) -> Any:
-        from llama_cpp import LlamaGrammar
+    def compile_grammar(self, gbnf: str) -> CompiledGrammar:
+        return CompiledGrammar(self._vocab, gbnf)
 
-        return LlamaGrammar.from_string(gbnf, verbose=False)
+    def _as_compiled(self, grammar: Any) -> CompiledGrammar:
+        if isinstance(grammar, CompiledGrammar):
+            return grammar
+        gbnf = grammar._grammar  # a llama_cpp.LlamaGrammar: keep its parsed form
+        compiled = self._grammars.get(gbnf)
+        if compiled is None:
+            if len(self._grammars) >= 32:
+                self._grammars.pop(next(iter(self._grammars)))
+            compiled = self._grammars[gbnf] = CompiledGrammar(self._vocab, gbnf)
+        return compiled
 
     def cached_prefix_length(self, tokens: Sequence[int]) -> int:
-        cached = self._llm.n_tokens
-        reused = 0
-        for old, new in zip(self._llm._input_ids[:cached], tokens, strict=False):
-            if old != new:
-                break
-            reused += 1
-        return min(reused, len(tokens) - 1)
+        """Prompt tokens that need no decoding: the longest prefix held or saved."""
+        return self._best_prefix(tokens)[0]
+
+    def _best_prefix(self, tokens: Sequence[int]) -> tuple[int, tuple[int, ...] | None]:
+        """(tokens reusable, the saved prompt to load first or None for the live cache)."""
+        # At least two prompt tokens are always decoded: llama.cpp computes a one-token
+        # batch with other kernels (other rounding) than a longer one, and with two or more
+        # the logits are those of decoding the whole prompt afresh, whatever came before.
+        limit = len(tokens) - MIN_DECODED_PROMPT_TOKENS
+        reused = min(_common_prefix(self._kv_tokens, tokens), limit)
+        source = None
+        for saved in self._saved:
+            common = min(_common_prefix(saved, tokens), limit)
+            if common > reused + RESTORE_MIN_GAIN_TOKENS:
+                reused, source = common, saved
+        return max(0, reused), source
+
+    def _restore_prefix(self, tokens: Sequence[int]) -> int:
+        """Make the KV cache hold the longest known prefix of ``tokens``; returns its length.
+
+        A saved prompt state is loaded into the emptied cache, so its cells sit at the same
+        places, in the same order, as if that prompt had just been decoded.
+        """
+        lib = self._lib
+        reused, source = self._best_prefix(tokens)
+        if source is not None:
+            state = self._saved[source]
+            lib.llama_memory_clear(self._memory, True)
+            if lib.llama_state_seq_set_data(self._ctx, state, len(state), 0) == 0:
+                del self._saved[source]  # could not be loaded: decode the prompt instead
+                self._kv_tokens = []
+                lib.llama_memory_clear(self._memory, True)
+                return 0
+            self._kv_tokens = list(source)
+            self._saved.move_to_end(source)
+            self.saved_prefix_hits += 1
+        del self._kv_tokens[reused:]
+        lib.llama_memory_seq_rm(self._memory, 0, reused, -1)
+        return reused
+
+    def _save_prompt(self, tokens: Sequence[int]) -> None:
+        """Copy the KV state of the prompt just decoded, for later prompts with its tools."""
+        lib = self._lib
+        size = lib.llama_state_seq_get_size(self._ctx, 0)
+        if size > self._saved_bytes:
+            return
+        state = (ctypes.c_uint8 * size)()
+        if lib.llama_state_seq_get_data(self._ctx, state, size, 0) != size:
+            return
+        self._saved[tuple(tokens)] = state
+        total = sum(len(v) for v in self._saved.values())
+        while len(self._saved) > self._saved_prompts or total > self._saved_bytes:
+            _, dropped = self._saved.popitem(last=False)
+            total -= len(dropped)
+
+    def _decode(self, tokens: Sequence[int]) -> None:
+        """Append ``tokens`` to sequence 0; logits are kept for the last one only."""
+        lib = self._lib
+        for start in range(0, len(tokens), self._n_batch):
+            chunk = tokens[start : start + self._n_batch]
+            array = (lib.llama_token * len(chunk))(*chunk)
+            status = lib.llama_decode(self._ctx, lib.llama_batch_get_one(array, len(chunk)))
+            if status != 0:
+                self._kv_tokens = []
+                lib.llama_memory_clear(self._memory, True)
+                raise RuntimeError(f"llama_decode failed with status {status}")
+            self._kv_tokens.extend(chunk)
+
+    def _sample(self, grammar: Any) -> int:
+        """Greedy under the grammar: the first maximum logit among allowed tokens."""
+        lib, np = self._lib, self._np
+        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx, -1), (self._n_vocab,))
+        token = int(logits.argmax())
+        one = self._one[0]
+        one.id = token
+        one.logit = logits[token]
+        self._one_array.selected = -1
+        lib.llama_sampler_apply(grammar, ctypes.byref(self._one_array))
+        if one.logit != -np.inf:
+            return token
+        self.full_checks += 1
+        view = self._all_view
+        view["id"] = self._all_ids
+        view["logit"] = logits
+        view["p"] = 0.0
+        self._all_array.size = self._n_vocab
+        self._all_array.selected = -1
+        self._all_array.sorted = False
+        lib.llama_sampler_apply(grammar, ctypes.byref(self._all_array))
+        return int(view["logit"].argmax())
 
     def complete(
         self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
@@ -136,35 +323,39 @@ class LlamaEngine:
             raise ContextOverflowError(
                 f"prompt is {len(tokens)} tokens; the model's context holds {self.n_ctx}"
             )
+        if settings.temperature != 0:
+            raise ValueError("LlamaEngine decodes greedily; temperature must be 0")
+        lib = self._lib
         max_tokens = min(settings.max_tokens, self.n_ctx - len(tokens))
-        reused = self.cached_prefix_length(tokens)
-        llm = self._llm
+        compiled = self._as_compiled(grammar)
         started = time.perf_counter()
-        first_token_at: float | None = None
+        reused = self._restore_prefix(tokens)
+        self._decode(tokens[reused:])
+        if self._saved_prompts and len(tokens) - reused >= SAVE_MIN_NEW_TOKENS:
+            self._save_prompt(tokens)
+        sampler = compiled.fresh()
         generated: list[int] = []
         finish_reason = "length"
-        import llama_cpp
-
-        vocab = llm._model.vocab
-        for token in llm.generate(
-            list(tokens),
-            temp=settings.temperature,
-            top_k=0 if settings.temperature == 0 else 40,
-            repeat_penalty=1.0,
-            grammar=grammar,
-            reset=True,
-        ):
-            if first_token_at is None:
-                first_token_at = time.perf_counter()
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                finish_reason = "stop"
-                break
-            generated.append(token)
-            if len(generated) >= max_tokens:
-                break
+        first_token_at: float | None = None
+        eog = self._eog
+        try:
+            while True:
+                token = self._sample(sampler)
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                if eog[token]:
+                    finish_reason = "stop"
+                    break
+                lib.llama_sampler_accept(sampler, token)
+                generated.append(token)
+                if len(generated) >= max_tokens:
+                    break
+                self._decode((token,))
+        finally:
+            lib.llama_sampler_free(sampler)
         finished = time.perf_counter()
         first_token_at = first_token_at or finished
-        text = llm.detokenize(generated).decode("utf-8", errors="replace")
+        text = self._llm.detokenize(generated).decode("utf-8", errors="replace")
         return Completion(
             text=text,
             prompt_tokens=len(tokens),
@@ -173,4 +364,5 @@ class LlamaEngine:
             finish_reason=finish_reason,
             prompt_ms=(first_token_at - started) * 1000,
             generation_ms=(finished - first_token_at) * 1000,
+            token_ids=generated,
         )

@@ -1,0 +1,1 @@
+"""Benchmark: the straightforward single-process loop against the pipeline (``python -m bench``)."""
