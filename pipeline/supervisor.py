@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -68,6 +68,8 @@ from pipeline.workerproc import (
 )
 from workers.engine import DecodingSettings
 
+# Jobs sent to a worker ahead of its answers: the next is in its pipe when it finishes.
+JOBS_AHEAD = 2
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -352,7 +354,7 @@ class Supervisor:
         out_tx: MemoryObjectSendStream[Outcome],
     ) -> None:
         """Own worker ``index`` for the whole run: start it, feed it, replace it when it fails."""
-        retry: Pending | None = None  # the request whose worker died, to run again
+        retries: list[Pending] = []  # requests whose worker died, to run again
         failed_starts = 0
         first_start = True
         async with job_rx, out_tx:
@@ -387,9 +389,9 @@ class Supervisor:
                         self.summary.worker_load_ms.append(float(worker.ready.get("load_ms", 0.0)))
                         finished = False
                         try:
-                            # _feed owns the retry from here on (it abandons it if stopped).
-                            handed, retry = retry, None
-                            retry, finished = await self._feed(worker, job_rx, out_tx, handed)
+                            # _feed owns the retries from here on (it abandons them if stopped).
+                            handed, retries = retries, []
+                            retries, finished = await self._feed(worker, job_rx, out_tx, handed)
                         finally:
                             self.workers.pop(index, None)
                             with anyio.CancelScope(shield=True):
@@ -401,13 +403,12 @@ class Supervisor:
                     if finished:
                         return
                     if self._stopping:  # no replacement worker just to stop it again
-                        if retry is not None:
-                            pending, retry = retry, None
+                        for pending in retries:
                             self._abandon(pending)
                         return
             except BaseException:
-                if retry is not None:  # stopped before a replacement worker could run it
-                    self._abandon(retry)
+                for pending in retries:  # stopped before a replacement worker could run them
+                    self._abandon(pending)
                 raise
 
     async def _feed(
@@ -415,55 +416,82 @@ class Supervisor:
         worker: WorkerProcess,
         job_rx: MemoryObjectReceiveStream[Pending],
         out_tx: MemoryObjectSendStream[Outcome],
-        retry: Pending | None,
-    ) -> tuple[Pending | None, bool]:
-        """Run jobs on ``worker``; returns (job to retry, whether the input is finished)."""
+        retries: list[Pending],
+    ) -> tuple[list[Pending], bool]:
+        """Run jobs on ``worker``; returns (jobs to run on a replacement, input finished).
+
+        Up to :data:`JOBS_AHEAD` jobs are sent ahead, so the worker starts the next one
+        the moment it answers instead of waiting for the supervisor. It answers in the
+        order it was sent; the first job not yet answered (the head) is the one it is
+        running, and only the head is charged with a timeout or a crash; the jobs queued
+        behind it are run again on the replacement.
+        """
         config = self.config
-        while True:
-            if retry is not None:
-                pending, retry = retry, None
-            else:
-                if self._stopping:
-                    return None, True
+        sent: deque[Pending] = deque()
+        input_done = False
+        try:
+            while True:
+                while len(sent) < JOBS_AHEAD and not self._stopping:
+                    if retries:
+                        pending = retries.pop(0)
+                    elif input_done:
+                        break
+                    else:
+                        try:  # wait for work only when the worker has none
+                            pending = job_rx.receive_nowait() if sent else await job_rx.receive()
+                        except anyio.WouldBlock:
+                            break
+                        except anyio.EndOfStream:
+                            input_done = True
+                            break
+                    sent.append(pending)
+                    pending.span.set_attribute(
+                        "needle.queue_wait_ms", (time.perf_counter() - pending.read_at) * 1000
+                    )
+                    try:
+                        await worker.send(self._job_message(pending))
+                    except TypeError as exc:  # the job cannot be encoded; nothing was sent
+                        sent.pop()
+                        message = f"cannot be sent to a worker: {exc}"
+                        record = self._error_record(pending, "internal_error", message)
+                        out_tx.send_nowait(Outcome(pending, record))
+                    except WorkerDied:
+                        break  # the head's receive below reports the death
+                if not sent:
+                    for pending in retries:  # stopping: left for a resume
+                        self._abandon(pending)
+                    return [], True
+                head = sent[0]
+                head.attempts += 1
+                self.metrics.request_started(head.attempts)
+                # Results go out with send_nowait: the stream holds a whole window, so it
+                # never blocks, and a stop cannot strike between a result and its line.
                 try:
-                    pending = await job_rx.receive()
-                except anyio.EndOfStream:
-                    return None, True
-            pending.attempts += 1
-            self.metrics.request_started(pending.attempts)
-            pending.span.set_attribute(
-                "needle.queue_wait_ms", (time.perf_counter() - pending.read_at) * 1000
-            )
-            # Results go out with send_nowait: the stream holds a whole window, so it never
-            # blocks, and a stop cannot strike between a finished request and its result.
-            try:
-                with anyio.fail_after(config.timeout_s):
-                    reply = await worker.call(self._job_message(pending))
-            except TimeoutError:
-                message = (
-                    f"no answer within {config.timeout_s:g}s; worker {worker.index} "
-                    f"(pid {worker.pid}) was replaced"
-                )
-                record = self._error_record(pending, "timeout", message)
-                out_tx.send_nowait(Outcome(pending, record))
-                return None, False
-            except WorkerDied as died:
-                pending.span.add_event("worker_died", {"message": str(died)})
-                if pending.attempts >= config.max_attempts:
-                    message = f"{died}; gave up after {pending.attempts} attempts"
-                    record = self._error_record(pending, "worker_crashed", message)
-                    out_tx.send_nowait(Outcome(pending, record))
-                    return None, False
-                return pending, False
-            except TypeError as exc:  # the job could not be encoded; the worker is replaced
-                message = f"cannot be sent to a worker: {exc}"
-                record = self._error_record(pending, "internal_error", message)
-                out_tx.send_nowait(Outcome(pending, record))
-                return None, False
-            except BaseException:
+                    with anyio.fail_after(config.timeout_s):
+                        reply = await worker.receive()
+                except TimeoutError:
+                    sent.popleft()
+                    message = (
+                        f"no answer within {config.timeout_s:g}s; worker {worker.index} "
+                        f"(pid {worker.pid}) was replaced"
+                    )
+                    out_tx.send_nowait(Outcome(head, self._error_record(head, "timeout", message)))
+                    return [*sent, *retries], False
+                except WorkerDied as died:
+                    sent.popleft()
+                    head.span.add_event("worker_died", {"message": str(died)})
+                    if head.attempts >= config.max_attempts:
+                        message = f"{died}; gave up after {head.attempts} attempts"
+                        record = self._error_record(head, "worker_crashed", message)
+                        out_tx.send_nowait(Outcome(head, record))
+                        return [*sent, *retries], False
+                    return [head, *sent, *retries], False
+                sent.popleft()
+                out_tx.send_nowait(Outcome(head, self._result_record(head, reply, worker)))
+        except BaseException:
+            for pending in [*sent, *retries]:
                 self._abandon(pending)
-                raise
-            out_tx.send_nowait(Outcome(pending, self._result_record(pending, reply, worker)))
+            raise
 
     def _init_message(self, index: int) -> dict[str, Any]:
         config = self.config

@@ -114,9 +114,21 @@ class WorkerProcess:
 
     async def call(self, message: dict[str, Any]) -> dict[str, Any]:
         """Send one frame and wait for the answer."""
+        await self.send(message)
+        return await self.receive()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Queue one frame for the worker; it reads frames in order, one job at a time."""
         assert self.process.stdin is not None
+        frame = encode_frame(message)  # TypeError here: the message cannot be encoded
         try:
-            await self.process.stdin.send(encode_frame(message))
+            await self.process.stdin.send(frame)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise WorkerDied(await self._death_message(exc)) from None
+
+    async def receive(self) -> dict[str, Any]:
+        """The worker's next frame: answers come in the order the jobs were sent."""
+        try:
             header = await self._frames.receive_exactly(HEADER.size)
             (length,) = HEADER.unpack(header)
             if length > MAX_FRAME_BYTES:
