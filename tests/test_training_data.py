@@ -1,0 +1,179 @@
+"""The synthetic data generator: determinism, schemas, splits, answer format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training import data as D
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return {
+        s: D.generate_split(s, n, seed=0)
+        for s, n in {"train": 1500, "valid": 200, "test_phrasing": 300, "test_tools": 200}.items()
+    }
+
+
+def test_deterministic():
+    a = D.generate_split("train", 300, seed=3)
+    b = D.generate_split("train", 300, seed=3)
+    c = D.generate_split("train", 300, seed=4)
+    assert a == b
+    assert a != c
+
+
+def test_write_splits_deterministic(tmp_path):
+    sizes = {"train": 200, "valid": 30, "test_phrasing": 30, "test_tools": 30}
+    p1 = D.write_splits(tmp_path / "a", sizes)
+    p2 = D.write_splits(tmp_path / "b", sizes)
+    for s in sizes:
+        t1 = p1[s].read_text(encoding="utf-8")
+        assert t1 == p2[s].read_text(encoding="utf-8")
+        assert len(t1.splitlines()) == sizes[s]
+
+
+def test_at_least_40_kinds_and_shipped_schemas():
+    assert len(D.KINDS) >= 40
+    assert len(D.TRAIN_KINDS) >= 40
+    names = [k.name for k in D.KINDS]
+    assert len(names) == len(set(names))
+    shipped = json.loads((ROOT / "inputs" / "tools.json").read_text())
+    for t in shipped:
+        k = D.KIND_BY_NAME[t["name"]]
+        assert k.tool == {
+            "name": t["name"],
+            "description": t["description"],
+            "parameters": t["parameters"],
+        }
+        assert k.name not in D.HELDOUT_KINDS
+
+
+def _arg_order_ok(args: dict, params: dict) -> bool:
+    return list(args) == list(D.order_arguments(args, params))
+
+
+def test_answers_valid_and_ordered(splits):
+    jsonschema = pytest.importorskip("jsonschema")
+    for exs in splits.values():
+        for e in exs:
+            assert set(e) == {"query", "tools", "answers"}
+            by = {t["name"]: t for t in e["tools"]}
+            assert all(list(t) == ["name", "description", "parameters"] for t in e["tools"])
+            assert len(by) == len(e["tools"])
+            assert 2 <= len(e["tools"]) <= 12
+            for a in e["answers"]:
+                assert list(a) == ["name", "arguments"]
+                assert a["name"] in by
+                params = by[a["name"]]["parameters"]
+                jsonschema.validate(a["arguments"], params)
+                assert _arg_order_ok(a["arguments"], params)
+
+
+def test_values_come_from_query(splits):
+    """String arguments that are not enums/normalised times/dates/codes appear in the query."""
+    derived_keys = {"time", "until", "date", "from_currency", "to_currency"}
+    for e in splits["train"][:800]:
+        for a in e["answers"]:
+            props = {t["name"]: t for t in e["tools"]}[a["name"]]["parameters"]["properties"]
+            for k, v in a["arguments"].items():
+                # (a query may start with a capitalised copy of its first value)
+                q = e["query"][:1].lower() + e["query"][1:]
+                if isinstance(v, str) and "enum" not in props[k] and k not in derived_keys:
+                    assert v in e["query"] or v in q, (e["query"], k, v)
+                if isinstance(v, list):
+                    assert all(x in e["query"] or x in q for x in v)
+
+
+def test_mix_of_example_types(splits):
+    n = [len(e["answers"]) for e in splits["train"]]
+    assert n.count(0) > 0.05 * len(n)
+    assert n.count(2) > 0.05 * len(n)
+    assert n.count(1) > 0.5 * len(n)
+    types = set()
+    for k in D.TRAIN_KINDS:
+        for p in k.tool["parameters"]["properties"].values():
+            types.add("enum" if "enum" in p else p["type"])
+    assert {"string", "integer", "number", "boolean", "enum", "array"} <= types
+    # units are converted: "5 minutes" style durations become seconds
+    _q, a = D.KIND_BY_NAME["set_timer"].render(__import__("random").Random(0), ("timer {dur}", {}))
+    assert isinstance(a["duration_seconds"], int)
+
+
+def test_splits_disjoint(splits, tmp_path):
+    train_q = {e["query"] for e in splits["train"]}
+    heldout = set(D.HELDOUT_KINDS)
+    for e in splits["train"] + splits["valid"]:
+        assert not heldout & {t["name"] for t in e["tools"]}
+    for e in splits["test_tools"]:
+        if e["answers"]:
+            assert {a["name"] for a in e["answers"]} <= heldout
+    for e in splits["test_phrasing"]:
+        assert not heldout & {a["name"] for a in e["answers"]}
+    assert not train_q & {e["query"] for e in splits["test_tools"]}
+    sizes = {"train": 1500, "valid": 100, "test_phrasing": 200, "test_tools": 100}
+    written = {s: D.read_jsonl(p) for s, p in D.write_splits(tmp_path, sizes).items()}
+    wq = {e["query"] for e in written["train"]}
+    for s in ("valid", "test_phrasing", "test_tools"):
+        assert len(written[s]) == sizes[s]
+        assert not wq & {e["query"] for e in written[s]}
+    # held-out phrasings: templates of test_phrasing never used for train
+    for k in D.TRAIN_KINDS:
+        assert k.test_templates(), k.name
+        assert not {t for t, _ in k.test_templates()} & {t for t, _ in k.train_templates()}
+
+
+def test_time_and_duration_parsing():
+    import random
+
+    rng = random.Random(0)
+    slot = D.time_of_day("time")
+    for _ in range(500):
+        s, v = slot(rng)
+        hh, mm = v["time"].split(":")
+        assert 0 <= int(hh) < 24 and 0 <= int(mm) < 60 and len(v["time"]) == 5
+        if s.startswith("half past six pm"):
+            assert v["time"] == "18:30"
+    dur = D.duration_seconds("d")
+    seen = {}
+    for _ in range(500):
+        s, v = dur(rng)
+        seen[s] = v["d"]
+    if "5 minutes" in seen:
+        assert seen["5 minutes"] == 300
+    assert seen.get("half an hour", 1800) == 1800
+
+
+def test_prompt_and_answer_format():
+    tools = [D.KIND_BY_NAME["set_timer"].tool]
+    p = D.format_prompt(tools, "timer 5 minutes ☕")
+    assert p.startswith('<tools>[{"name":"set_timer","description":')
+    assert p.endswith("</tools><query>timer 5 minutes ☕</query>")
+    ans = D.format_answer(
+        [{"name": "set_timer", "arguments": {"label": "x", "duration_seconds": 3}}], tools
+    )
+    assert ans == '[{"name":"set_timer","arguments":{"duration_seconds":3,"label":"x"}}]'
+
+
+def test_cli(tmp_path):
+    rc = D.main(
+        [
+            str(tmp_path),
+            "--train",
+            "50",
+            "--valid",
+            "10",
+            "--test-phrasing",
+            "10",
+            "--test-tools",
+            "10",
+        ]
+    )
+    assert rc == 0
+    for s in ("train", "valid", "test_phrasing", "test_tools"):
+        assert (tmp_path / f"{s}.jsonl").exists()

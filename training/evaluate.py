@@ -1,0 +1,283 @@
+"""Exact-match evaluation of tool calls.
+
+* :func:`score` -- pure: labelled JSONL (``{query, tools, answers}``) against pipeline results
+  (``{id, status, calls}``), per tool and overall.
+* :func:`eval_cli` -- ``eval DATA.jsonl``: writes a requests file, runs the pipeline
+  (``python -m pipeline REQS -o RESULTS --overwrite``) and prints the scores; ``--direct``
+  decodes in-process with llama.cpp instead (grammar-constrained greedy, as the pipeline does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+NO_CALL = "(no call)"
+
+
+def _canon(v: Any) -> Any:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, int | float):
+        return v
+    if isinstance(v, dict):
+        return {k: _canon(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_canon(x) for x in v]
+    return v
+
+
+def _call_key(call: Any) -> str:
+    if not isinstance(call, dict):
+        return json.dumps(_canon(call), sort_keys=True, ensure_ascii=False)
+    c = {"name": call.get("name"), "arguments": _canon(call.get("arguments") or {})}
+    return json.dumps(c, sort_keys=True, ensure_ascii=False)
+
+
+def calls_equal(expected: list, got: list) -> bool:
+    """Same calls (names and arguments equal as JSON values), order-insensitive across calls."""
+    if not isinstance(got, list):
+        return False
+    return sorted(map(_call_key, expected)) == sorted(map(_call_key, got))
+
+
+def _read_jsonl(path: str | Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def request_id(example: dict, line_no: int) -> str | int:
+    rid = example.get("id")
+    return rid if isinstance(rid, str | int) and not isinstance(rid, bool) else line_no
+
+
+def write_requests(labelled_path: str | Path, requests_path: str | Path) -> int:
+    """``{id, query, tools}`` per line; id = the example's own id, else its line number."""
+    n = 0
+    with open(requests_path, "w", encoding="utf-8") as out:
+        for i, ex in enumerate(_read_jsonl(labelled_path), start=1):
+            out.write(
+                json.dumps(
+                    {"id": request_id(ex, i), "query": ex["query"], "tools": ex["tools"]},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+            n += 1
+    return n
+
+
+def score(labelled_path: str | Path, results_path: str | Path) -> dict:
+    """Exact-match accuracy overall and per tool (a tool's examples are those whose expected
+    answer calls it; ``(no call)`` collects the examples whose answer is ``[]``)."""
+    labelled = _read_jsonl(labelled_path)
+    results = {}
+    for r in _read_jsonl(results_path):
+        results[str(r.get("id"))] = r
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    correct = 0
+    failures = []
+    for i, ex in enumerate(labelled, start=1):
+        rid = str(request_id(ex, i))
+        r = results.get(rid)
+        got = r.get("calls") if r and r.get("status") == "ok" else None
+        ok = got is not None and calls_equal(ex["answers"], got)
+        correct += ok
+        names = sorted({c["name"] for c in ex["answers"]}) or [NO_CALL]
+        for nme in names:
+            per[nme][0] += 1
+            per[nme][1] += ok
+        if not ok:
+            failures.append(
+                {
+                    "id": rid,
+                    "query": ex["query"],
+                    "expected": ex["answers"],
+                    "got": got
+                    if r is None or got is not None
+                    else {"status": r.get("status"), "error": r.get("error")},
+                }
+            )
+    n = len(labelled)
+    return {
+        "n": n,
+        "correct": correct,
+        "accuracy": correct / n if n else 0.0,
+        "per_tool": {
+            k: {"n": v[0], "correct": v[1], "accuracy": v[1] / v[0]} for k, v in sorted(per.items())
+        },
+        "failures": failures,
+    }
+
+
+def format_report(s: dict, title: str = "") -> str:
+    lines = []
+    if title:
+        lines.append(title)
+    width = max([len(k) for k in s["per_tool"]] + [8])
+    for k, v in s["per_tool"].items():
+        lines.append(f"  {k:<{width}}  {v['correct']:>4}/{v['n']:<4}  {v['accuracy']:6.1%}")
+    lines.append(f"  {'overall':<{width}}  {s['correct']:>4}/{s['n']:<4}  {s['accuracy']:6.1%}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Direct decoding with llama.cpp (what the pipeline does: grammar-constrained greedy).
+
+
+def answer_schema(tools: list[dict], max_calls: int = 4, max_string_length: int = 128) -> dict:
+    """The pipeline's answer schema (``workers.toolset.answer_schema``) when importable."""
+    try:
+        from workers.toolset import answer_schema as pipeline_schema
+    except ImportError:
+        pass
+    else:
+        return pipeline_schema(tools, max_calls, max_string_length)
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": t["name"]},
+                "arguments": t.get("parameters") or {"type": "object", "properties": {}},
+            },
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for t in tools
+    ]
+    if not variants:
+        return {"const": []}
+    return {"type": "array", "maxItems": max_calls, "items": {"anyOf": variants}}
+
+
+class DirectDecoder:
+    def __init__(self, model_path: str | Path, n_ctx: int = 2048, threads: int | None = None):
+        from llama_cpp import Llama
+
+        self.llm = Llama(
+            str(model_path),
+            n_ctx=n_ctx,
+            n_threads=threads or 2,
+            n_threads_batch=threads or 2,
+            verbose=False,
+        )
+        self._grammars: dict[str, Any] = {}
+
+    def decode(self, tools: list[dict], query: str, max_tokens: int = 256) -> list:
+        """Grammar-constrained greedy decoding; raises ValueError on a cut-off answer."""
+        from llama_cpp import LlamaGrammar
+
+        from .data import format_prompt
+
+        schema = json.dumps(answer_schema(tools))
+        g = self._grammars.get(schema)
+        if g is None:
+            g = self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
+        prompt = format_prompt(tools, query)
+        toks = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        out: list[int] = []
+        eos = self.llm.token_eos()
+        for t in self.llm.generate(toks, temp=0.0, top_k=1, grammar=g, reset=True):
+            if t == eos or len(out) >= max_tokens:
+                break
+            out.append(t)
+        text = self.llm.detokenize(out).decode("utf-8", errors="replace")
+        return json.loads(text)
+
+
+def direct_results(
+    model_path: str | Path,
+    labelled_path: str | Path,
+    results_path: str | Path,
+    limit: int | None = None,
+    threads: int | None = None,
+) -> None:
+    dec = DirectDecoder(model_path, threads=threads)
+    exs = _read_jsonl(labelled_path)[: limit or None]
+    with open(results_path, "w", encoding="utf-8") as out:
+        for i, ex in enumerate(exs, start=1):
+            try:
+                calls = dec.decode(ex["tools"], ex["query"])
+                r = {"id": request_id(ex, i), "status": "ok", "calls": calls}
+            except Exception as e:
+                r = {
+                    "id": request_id(ex, i),
+                    "status": "error",
+                    "error": f"{type(e).__name__}: {e}",
+                }
+            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def eval_cli(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="eval",
+        description="Exact-match accuracy of tool calls "
+        "on labelled data ({query, tools, answers} per line).",
+    )
+    ap.add_argument("data")
+    ap.add_argument("--model", help="GGUF to evaluate (default: the pipeline's default model)")
+    ap.add_argument("--workers", type=int, help="pipeline workers")
+    ap.add_argument("--results", help="keep the results file here")
+    ap.add_argument(
+        "--direct",
+        action="store_true",
+        help="decode in-process with llama.cpp instead of running the pipeline",
+    )
+    ap.add_argument("--limit", type=int, help="only the first N examples (with --direct)")
+    ap.add_argument("--threads", type=int, help="llama.cpp threads (with --direct)")
+    ap.add_argument("--show-failures", type=int, default=10, metavar="N")
+    ap.add_argument("--json", action="store_true", help="print the scores as JSON")
+    a = ap.parse_args(argv)
+
+    t0, c0 = time.time(), time.process_time()
+    with tempfile.TemporaryDirectory(prefix="needle-eval-") as tmp:
+        labelled = Path(a.data)
+        results = Path(a.results) if a.results else Path(tmp) / "results.jsonl"
+        if a.limit:
+            lim = Path(tmp) / "labelled.jsonl"
+            with open(labelled, encoding="utf-8") as f:
+                lim.write_text("".join(f.readlines()[: a.limit]), encoding="utf-8")
+            labelled = lim
+        if a.direct:
+            from .cli import DEFAULT_MODEL
+
+            direct_results(a.model or DEFAULT_MODEL, labelled, results, threads=a.threads)
+        else:
+            reqs = Path(tmp) / "requests.jsonl"
+            write_requests(labelled, reqs)
+            cmd = [sys.executable, "-m", "pipeline", str(reqs), "-o", str(results), "--overwrite"]
+            if a.model:
+                cmd += ["--model", a.model]
+            if a.workers:
+                cmd += ["--workers", str(a.workers)]
+            print("running:", " ".join(cmd), file=sys.stderr, flush=True)
+            rc = subprocess.run(cmd, env=os.environ.copy()).returncode
+            if rc != 0 and not results.exists():
+                print(f"pipeline failed (exit {rc})", file=sys.stderr)
+                return rc or 1
+        s = score(labelled, results)
+    if a.json:
+        print(json.dumps({k: v for k, v in s.items() if k != "failures"}, indent=1))
+    else:
+        print(format_report(s, f"exact match on {a.data}:"))
+        for f in s["failures"][: a.show_failures]:
+            print(
+                f"  FAIL {f['id']}: {f['query']!r}\n"
+                f"    expected {json.dumps(f['expected'], ensure_ascii=False)}\n"
+                f"    got      {json.dumps(f['got'], ensure_ascii=False)}"
+            )
+    print(
+        f"eval wall {time.time() - t0:.1f}s, CPU (this process) {time.process_time() - c0:.1f}s",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,332 @@
+"""Training loop: next-token loss on the answer (+EOS), a small weight on the prompt."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .data import format_answer, format_prompt, read_jsonl
+from .export import export_gguf, load_gguf
+from .model import Config, LlamaLM
+from .tokenizer import Tok, train_tokenizer
+
+
+@dataclass
+class TrainArgs:
+    data: str
+    out: str
+    valid: str | None = None
+    init: str | None = None  # GGUF to fine-tune; None = from scratch
+    steps: int = 1000
+    time_budget_s: float | None = None  # stop (and finish the lr schedule) after this long
+    lr: float = 2e-3
+    min_lr_frac: float = 0.05
+    warmup: int = 100
+    weight_decay: float = 0.05
+    batch_tokens: int = 8192
+    prompt_weight: float = 0.05
+    max_len: int = 1024
+    seed: int = 0
+    threads: int | None = None
+    eval_every: int = 200
+    max_branches: int = 16
+    bf16: bool = True
+    vocab_size: int = 4096
+    qtype: str = "f16"
+    dim: int = 256
+    n_layers: int = 6
+    n_heads: int = 8
+    ffn_dim: int = 688
+    log = print
+
+
+PREFIX_END = "</tools><query>"
+
+
+@dataclass
+class Item:
+    """One example: ``prefix`` (BOS + the tool-list part of the prompt, shared by examples
+    with the same tools) and ``branch`` (rest of the prompt + answer + EOS); the first
+    ``n_prompt`` branch tokens are prompt."""
+
+    prefix: tuple[int, ...]
+    branch: list[int]
+    n_prompt: int
+
+
+def encode_examples(exs: list[dict], tok: Tok, max_len: int) -> list[Item]:
+    prompts = [format_prompt(e["tools"], e["query"]) for e in exs]
+    heads = [
+        p[: len(p) - len(e["query"]) - len("</query>")] for p, e in zip(prompts, exs, strict=True)
+    ]
+    answers = [format_answer(e["answers"], e["tools"]) for e in exs]
+    full = tok.encode_batch(prompts)
+    ans = tok.encode_batch(answers)
+    head_ids: dict[str, list[int]] = {}
+    uniq = sorted(set(heads))
+    for h, ids in zip(uniq, tok.encode_batch(uniq), strict=True):
+        head_ids[h] = ids
+    out = []
+    for h, f, a in zip(heads, full, ans, strict=True):
+        hi = head_ids[h]
+        # the prompt's tokens must start with the head's own tokens (true when the query
+        # starts a new pre-token); otherwise the whole prompt minus one token is the prefix
+        cut = len(hi) if 0 < len(hi) < len(f) and f[: len(hi)] == hi else len(f) - 1
+        item = Item((tok.bos_id, *f[:cut]), [*f[cut:], *a, tok.eos_id], len(f) - cut)
+        if len(item.prefix) + len(item.branch) <= max_len:
+            out.append(item)
+    return out
+
+
+def make_packs(items: list[Item], max_len: int, rng: random.Random, max_branches: int = 16):
+    """Examples sharing a prefix are packed into one sequence: the prefix once, then each
+    branch attending to the prefix and to itself only (same result as separate sequences)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(it.prefix, []).append(i)
+    packs = []
+    for prefix, idx in groups.items():
+        rng.shuffle(idx)
+        cur: list[int] = []
+        size = len(prefix)
+        for i in idx:
+            L = len(items[i].branch)
+            if cur and (size + L > max_len or len(cur) >= max_branches):
+                packs.append(cur)
+                cur, size = [], len(prefix)
+            cur.append(i)
+            size += L
+        if cur:
+            packs.append(cur)
+    return packs
+
+
+def pack_len(items: list[Item], pack: list[int]) -> int:
+    return len(items[pack[0]].prefix) + sum(len(items[i].branch) for i in pack)
+
+
+def make_batches(
+    items: list[Item],
+    batch_tokens: int,
+    rng: random.Random,
+    max_len: int = 1024,
+    max_branches: int = 16,
+):
+    """Length-bucketed batches of packs, roughly ``batch_tokens`` tokens (padded size)."""
+    packs = make_packs(items, max_len, rng, max_branches)
+    lens = [pack_len(items, p) for p in packs]
+    order = sorted(range(len(packs)), key=lambda i: (lens[i], rng.random()))
+    batches, cur, cur_max = [], [], 0
+    for i in order:
+        L = lens[i]
+        if cur and max(cur_max, L) * (len(cur) + 1) > batch_tokens:
+            batches.append(cur)
+            cur, cur_max = [], 0
+        cur.append(packs[i])
+        cur_max = max(cur_max, L)
+    if cur:
+        batches.append(cur)
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(items: list[Item], packs: list[list[int]], pad_id: int, prompt_weight: float):
+    """-> ids, pos, mask (B,1,T,T), targets, weights, segment ids (0 = prefix, k = branch k)."""
+    T = max(pack_len(items, p) for p in packs)
+    B = len(packs)
+    ids = torch.full((B, T), pad_id, dtype=torch.long)
+    pos = torch.zeros((B, T), dtype=torch.long)
+    seg = torch.full((B, T), -1, dtype=torch.long)
+    tgt = torch.zeros((B, T), dtype=torch.long)
+    w = torch.zeros((B, T), dtype=torch.float32)
+    for r, pack in enumerate(packs):
+        prefix = items[pack[0]].prefix
+        P = len(prefix)
+        seq, ps, sg, tg, ww = list(prefix), list(range(P)), [0] * P, [0] * P, [0.0] * P
+        tg[: P - 1] = prefix[1:]
+        ww[: P - 1] = [prompt_weight] * (P - 1)
+        for k, i in enumerate(pack, start=1):
+            br, npr = items[i].branch, items[i].n_prompt
+            L = len(br)
+            seq += br
+            ps += range(P, P + L)
+            sg += [k] * L
+            tg += [*br[1:], 0]
+            ww += [prompt_weight if j + 1 < npr else 1.0 for j in range(L - 1)] + [0.0]
+        n = len(seq)
+        ids[r, :n] = torch.tensor(seq)
+        pos[r, :n] = torch.tensor(ps)
+        seg[r, :n] = torch.tensor(sg)
+        tgt[r, :n] = torch.tensor(tg)
+        w[r, :n] = torch.tensor(ww)
+    causal = torch.ones((T, T), dtype=torch.bool).tril()
+    mask = causal & ((seg[:, :, None] == seg[:, None, :]) | (seg[:, None, :] == 0))
+    return ids, pos, mask[:, None], tgt, w, seg
+
+
+def loss_fn(model, batch):
+    ids, pos, mask, tgt, w, _ = batch
+    logits = model(ids, pos, mask)
+    nll = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), reduction="none"
+    ).view_as(w)
+    return (nll * w).sum() / w.sum().clamp_min(1e-6), logits, nll
+
+
+@torch.no_grad()
+def evaluate(model, items, pad_id, batch_tokens=16384, bf16=True, max_len=1024):
+    """Answer loss per token, and the share of examples whose answer is right token by token
+    under teacher forcing."""
+    model.eval()
+    tot, n, correct_seq, nseq = 0.0, 0, 0, 0
+    rng = random.Random(0)
+    for packs in make_batches(items, batch_tokens, rng, max_len):
+        batch = collate(items, packs, pad_id, 0.0)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            _, logits, nll = loss_fn(model, batch)
+        _, _, _, tgt, w, seg = batch
+        mask = w > 0
+        tot += float(nll[mask].sum())
+        n += int(mask.sum())
+        wrong = (logits.argmax(-1) != tgt) & mask
+        for r, pack in enumerate(packs):
+            for k in range(1, len(pack) + 1):
+                correct_seq += int(not bool(wrong[r][seg[r] == k].any()))
+                nseq += 1
+    model.train()
+    return tot / max(n, 1), correct_seq / max(nseq, 1)
+
+
+def train(a: TrainArgs) -> dict:
+    log = a.log
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    t_start, cpu_start = time.time(), time.process_time()
+
+    exs = read_jsonl(a.data)
+    if a.valid:
+        vexs = read_jsonl(a.valid)
+    else:
+        rng.shuffle(exs)
+        nv = max(1, min(400, len(exs) // 10))
+        vexs, exs = exs[:nv], exs[nv:] if len(exs) > 1 else exs
+    log(f"data: {len(exs)} train / {len(vexs)} valid examples")
+
+    if a.init:
+        model, tok = load_gguf(a.init)
+        log(f"fine-tuning from {a.init} ({model.n_params() / 1e6:.2f}M params)")
+        if model.c.max_seq_len < a.max_len:
+            a.max_len = model.c.max_seq_len
+    else:
+        texts = [
+            format_prompt(e["tools"], e["query"]) + format_answer(e["answers"], e["tools"])
+            for e in exs[:20000]
+        ]
+        tok = train_tokenizer(texts, vocab_size=a.vocab_size)
+        c = Config(
+            vocab_size=tok.vocab_size,
+            dim=a.dim,
+            n_layers=a.n_layers,
+            n_heads=a.n_heads,
+            n_kv_heads=a.n_heads,
+            ffn_dim=a.ffn_dim,
+            max_seq_len=max(a.max_len, 2048),
+        )
+        model = LlamaLM(c)
+        log(f"from scratch: {model.n_params() / 1e6:.2f}M params, config {c.to_dict()}")
+
+    items = encode_examples(exs, tok, a.max_len)
+    vitems = encode_examples(vexs, tok, a.max_len)
+    ntok = sum(len(x.prefix) + len(x.branch) for x in items)
+    npk = make_packs(items, a.max_len, random.Random(0), a.max_branches)
+    ptok = sum(pack_len(items, p) for p in npk)
+    log(
+        f"tokens: {ntok} in {len(items)} examples (mean {ntok / max(len(items), 1):.0f}); "
+        f"packed by shared tool lists: {ptok} tokens in {len(npk)} sequences"
+    )
+
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": a.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=a.lr,
+        betas=(0.9, 0.95),
+        eps=1e-8,
+    )
+
+    def lr_at(progress: float, step: int) -> float:
+        if step < a.warmup:
+            return a.lr * (step + 1) / a.warmup
+        p = min(max(progress, 0.0), 1.0)
+        return a.lr * (a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+    batches: list = []
+    step, seen_tok, seen_ex = 0, 0, 0
+    t_train = time.time()
+    best = None
+    last_log = time.time()
+    model.train()
+    while True:
+        elapsed = time.time() - t_train
+        progress = step / a.steps
+        if a.time_budget_s:
+            progress = max(progress, elapsed / a.time_budget_s)
+        if step >= a.steps or progress >= 1.0:
+            break
+        if not batches:
+            batches = make_batches(items, a.batch_tokens, rng, a.max_len, a.max_branches)
+        batch = collate(items, batches.pop(), tok.pad_id, a.prompt_weight)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(progress, step)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss, _, _ = loss_fn(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        seen_tok += batch[0].numel()
+        seen_ex += int(batch[5].max(dim=1).values.sum())
+        if time.time() - last_log > 30 or step == 1:
+            last_log = time.time()
+            el = time.time() - t_train
+            log(
+                f"step {step} loss {loss.item():.4f} lr {opt.param_groups[0]['lr']:.2e} "
+                f"{seen_tok / el:.0f} tok/s {seen_ex} examples "
+                f"elapsed {el:.0f}s progress {progress:.1%}"
+            )
+        if a.eval_every and step % a.eval_every == 0:
+            vl, vacc = evaluate(model, vitems[:200], tok.pad_id, bf16=a.bf16, max_len=a.max_len)
+            log(f"step {step} valid answer loss {vl:.4f} exact-token-seq {vacc:.1%}")
+            export_gguf(model, tok, a.out, qtype=a.qtype)
+            best = (vl, vacc)
+    vl, vacc = evaluate(model, vitems, tok.pad_id, bf16=a.bf16, max_len=a.max_len)
+    log(f"final valid answer loss {vl:.4f} exact-token-seq {vacc:.1%} after {step} steps")
+    path = export_gguf(model, tok, a.out, qtype=a.qtype)
+    wall = time.time() - t_start
+    cpu = time.process_time() - cpu_start
+    size = Path(path).stat().st_size
+    log(f"wrote {path} ({size / 1e6:.1f} MB, {model.n_params() / 1e6:.2f}M params)")
+    log(f"wall time {wall:.0f}s, CPU time {cpu:.0f}s (threads={torch.get_num_threads()})")
+    del best
+    return {
+        "valid_loss": vl,
+        "valid_seq_acc": vacc,
+        "steps": step,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "path": str(path),
+        "params": model.n_params(),
+        "size": size,
+    }
