@@ -34,16 +34,7 @@ class IdSet:
 
     def __contains__(self, request_id: RequestId) -> bool:
         key = np.uint64(id_key(request_id))
-        slots = self._slots
-        mask = len(slots) - 1
-        index = int(key) & mask
-        while True:
-            value = slots[index]
-            if value == 0:
-                return False
-            if value == key:
-                return True
-            index = (index + 1) & mask
+        return bool(self._slots[self._probe(key)] == key)
 
     def add(self, request_id: RequestId) -> bool:
         """Add the id; False if it was already there."""
@@ -51,19 +42,24 @@ class IdSet:
             self._grow()
         return self._insert(np.uint64(id_key(request_id)))
 
-    def _insert(self, key: np.uint64) -> bool:
+    def _probe(self, key: np.uint64) -> int:
+        """The slot holding ``key``, or the empty slot where it belongs (linear probing)."""
         slots = self._slots
         mask = len(slots) - 1
         index = int(key) & mask
         while True:
             value = slots[index]
-            if value == 0:
-                slots[index] = key
-                self._count += 1
-                return True
-            if value == key:
-                return False
+            if value == 0 or value == key:
+                return index
             index = (index + 1) & mask
+
+    def _insert(self, key: np.uint64) -> bool:
+        index = self._probe(key)
+        if self._slots[index] == key:
+            return False
+        self._slots[index] = key
+        self._count += 1
+        return True
 
     def _grow(self) -> None:
         old = self._slots[self._slots != 0]
