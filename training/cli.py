@@ -17,7 +17,8 @@ DEFAULT_MODEL = REPO / "workers" / "models" / "needle-tools.gguf"
 
 def train_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="train", description="Train or fine-tune a tool-calling model and export a GGUF."
+        prog="python -m pipeline train",
+        description="Train or fine-tune a tool-calling model and export a GGUF.",
     )
     ap.add_argument("data", help="labelled JSONL: {query, tools, answers} per line")
     ap.add_argument("--out", required=True, help="output GGUF path")

@@ -220,7 +220,7 @@ def direct_results(
 
 def eval_cli(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="eval",
+        prog="python -m pipeline eval",
         description="Exact-match accuracy of tool calls "
         "on labelled data ({query, tools, answers} per line).",
     )
