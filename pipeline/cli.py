@@ -71,6 +71,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -138,10 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--temperature",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         metavar="T",
-        help="0 is greedy, deterministic decoding (default: %(default)s)",
+        help="0 is greedy decoding; above 0 samples under the grammar, reproducibly "
+        "for a given --seed (default: %(default)s)",
     )
     model.add_argument(
         "--seed",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import sys
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,17 @@ class Completion:
 
 class ContextOverflowError(Exception):
     """The prompt does not fit the model's context with room for an answer."""
+
+
+ANSWER_ROOM_TOKENS = 8
+
+
+def check_context(prompt_tokens: int, n_ctx: int) -> None:
+    """Raise :class:`ContextOverflowError` unless the prompt leaves room for an answer."""
+    if prompt_tokens + ANSWER_ROOM_TOKENS > n_ctx:
+        raise ContextOverflowError(
+            f"prompt is {prompt_tokens} tokens; the model's context holds {n_ctx}"
+        )
 
 
 class Engine(Protocol):
@@ -293,18 +305,28 @@ class LlamaEngine:
                 raise RuntimeError(f"llama_decode failed with status {status}")
             self._kv_tokens.extend(chunk)
 
-    def _sample(self, grammar: Any) -> int:
-        """Greedy under the grammar: the first maximum logit among allowed tokens."""
+    def _sample(self, grammar: Any, temperature: float, rng: Any) -> int:
+        """The next token under the grammar: greedy (the first maximum logit among allowed
+        tokens) at temperature 0, else drawn from the softmax of the allowed logits."""
         lib, np = self._lib, self._np
         logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx, -1), (self._n_vocab,))
-        token = int(logits.argmax())
-        one = self._one[0]
-        one.id = token
-        one.logit = logits[token]
-        self._one_array.selected = -1
-        lib.llama_sampler_apply(grammar, ctypes.byref(self._one_array))
-        if one.logit != -np.inf:
-            return token
+        if temperature == 0:
+            token = int(logits.argmax())
+            one = self._one[0]
+            one.id = token
+            one.logit = logits[token]
+            self._one_array.selected = -1
+            lib.llama_sampler_apply(grammar, ctypes.byref(self._one_array))
+            if one.logit != -np.inf:
+                return token
+            return int(self._allowed_logits(grammar, logits).argmax())
+        scaled = self._allowed_logits(grammar, logits).astype(np.float64) / temperature
+        weights = np.exp(scaled - scaled.max())  # rejected tokens: exp(-inf) = 0
+        return int(rng.choice(self._n_vocab, p=weights / weights.sum()))
+
+    def _allowed_logits(self, grammar: Any, logits: Any) -> Any:
+        """The logits with every token the grammar rejects set to -inf (a full check)."""
+        lib = self._lib
         self.full_checks += 1
         view = self._all_view
         view["id"] = self._all_ids
@@ -314,18 +336,19 @@ class LlamaEngine:
         self._all_array.selected = -1
         self._all_array.sorted = False
         lib.llama_sampler_apply(grammar, ctypes.byref(self._all_array))
-        return int(view["logit"].argmax())
+        return view["logit"]
 
     def complete(
         self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
     ) -> Completion:
-        if len(tokens) + 8 > self.n_ctx:
-            raise ContextOverflowError(
-                f"prompt is {len(tokens)} tokens; the model's context holds {self.n_ctx}"
-            )
-        if settings.temperature != 0:
-            raise ValueError("LlamaEngine decodes greedily; temperature must be 0")
+        check_context(len(tokens), self.n_ctx)
+        if settings.temperature < 0:
+            raise ValueError("temperature must be 0 (greedy) or more")
         lib = self._lib
+        # A generator per request, from the seed and the prompt: the same request gets the
+        # same answer whichever worker runs it, in whatever order.
+        prompt_hash = zlib.crc32(self._np.asarray(tokens, dtype=self._np.int32).tobytes())
+        rng = self._np.random.default_rng([settings.seed, prompt_hash])
         max_tokens = min(settings.max_tokens, self.n_ctx - len(tokens))
         compiled = self._as_compiled(grammar)
         started = time.perf_counter()
@@ -340,7 +363,7 @@ class LlamaEngine:
         eog = self._eog
         try:
             while True:
-                token = self._sample(sampler)
+                token = self._sample(sampler, settings.temperature, rng)
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
                 if eog[token]:

@@ -38,6 +38,7 @@ from workers.engine import (
     DecodingSettings,
     Engine,
     LlamaEngine,
+    check_context,
 )
 from workers.prompts import PromptFormat, make_prompt_format
 from workers.protocol import read_frame, write_frame
@@ -195,14 +196,12 @@ class JobHandler:
                 span.set_attribute("needle.prompt.reused_prefix_tokens", reused(tokens))
             if self.capture_content:
                 span.set_attribute("input.value", job["query"])
-            if len(tokens) + 8 > self.engine.n_ctx:
-                error = RequestFailed(
-                    "context_overflow",
-                    f"prompt is {len(tokens)} tokens; the model's context holds "
-                    f"{self.engine.n_ctx}",
-                )
+            try:
+                check_context(len(tokens), self.engine.n_ctx)
+            except ContextOverflowError as exc:
+                error = RequestFailed("context_overflow", str(exc))
                 _fail(span, error)
-                raise error
+                raise error from exc
             return prepared, tokens
 
     def _infer(
