@@ -224,9 +224,11 @@ def _trace_spans(path: Path) -> list[dict[str, Any]]:
     return spans
 
 
-def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Path) -> dict:
-    traces = out.with_suffix(".traces.jsonl")
-    traces.unlink(missing_ok=True)
+def pipeline_command(
+    args: argparse.Namespace, requests: Path, out: Path, model: Path, *extra: str
+) -> list[str]:
+    """The pipeline CLI on ``requests``, quiet, fresh output, with --workers and any
+    --pipeline-arg the benchmark was given."""
     command = [
         sys.executable,
         "-m",
@@ -237,19 +239,31 @@ def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Pat
         "--overwrite",
         "--model",
         str(model),
+        "-q",
+        *extra,
+    ]
+    if args.workers:
+        command += ["--workers", str(args.workers)]
+    return command + list(args.pipeline_arg)
+
+
+def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Path) -> dict:
+    traces = out.with_suffix(".traces.jsonl")
+    traces.unlink(missing_ok=True)
+    command = pipeline_command(
+        args,
+        requests,
+        out,
+        model,
         "--max-tokens",
         str(args.max_tokens),
         "--traces",
         "file",
         "--traces-file",
         str(traces),
-        "-q",
-    ]
-    if args.workers:
-        command += ["--workers", str(args.workers)]
+    )
     if args.threads:
         command += ["--threads", str(args.threads)]
-    command += args.pipeline_arg
     started = time.perf_counter()
     started_unix = time.time()
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env(), stdin=subprocess.DEVNULL)
@@ -452,25 +466,16 @@ def run_memory(args: argparse.Namespace, model: Path, workdir: Path) -> int:
         requests = workdir / f"memory-{count}.jsonl"
         write_memory_input(requests, count)
         out = workdir / f"memory-{count}.results.jsonl"
-        command = [
-            sys.executable,
-            "-m",
-            "pipeline",
-            str(requests),
-            "-o",
-            str(out),
-            "--overwrite",
-            "--model",
-            str(model),
+        command = pipeline_command(
+            args,
+            requests,
+            out,
+            model,
             "--tools",
             str(tools),
             "--max-tokens",
             str(args.memory_max_tokens),
-            "-q",
-        ]
-        if args.workers:
-            command += ["--workers", str(args.workers)]
-        command += args.pipeline_arg
+        )
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env(), stdin=subprocess.DEVNULL)
         watch = Watch(process.pid, out, started, interval_s=0.2).start()
