@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,58 @@ def test_cli(tmp_path):
     assert rc == 0
     for s in ("train", "valid", "test_phrasing", "test_tools"):
         assert (tmp_path / f"{s}.jsonl").exists()
+
+
+def test_stored_test_split_is_reproduced():
+    """The committed unseen-phrasing split is what the generator makes (in order; write_splits
+    only drops queries that also occur in train)."""
+    stored = D.read_jsonl(ROOT / "training" / "data" / "test_phrasing.jsonl")
+    generated = iter(D.generate_split("test_phrasing", len(stored) * 5 // 4, seed=0))
+    assert all(e in generated for e in stored)
+
+
+def test_added_phrasings_keep_held_out_templates_unseen():
+    """Hand-written phrasings and training-time paraphrases never come near a held-out one."""
+    import random
+
+    assert D.SKIPPED_PHRASINGS > 0  # the filter is live: some near copies were dropped
+    rng = random.Random(0)
+    for k in D.TRAIN_KINDS:
+        held = [t for t, _ in k.test_templates()]
+        extra = [t if isinstance(t, str) else t[0] for t in D.EXTRA.get(k.name, [])]
+        kept = {t for t, _ in k.train_templates()} & set(extra)
+        assert len(k.train_templates()) >= 10, k.name
+        assert not any(D.too_close(t, held) for t in kept), k.name
+        for t in k.train_templates():
+            for _ in range(20):
+                text, fixed = D.vary_template(rng, t)
+                assert fixed == t[1]
+                assert text not in held
+                assert re.findall(r"\{\w+\}", text) == re.findall(r"\{\w+\}", t[0])
+    assert D.too_close("say {txt} in {lang} for me", ["say {txt} in {lang}"])
+    assert not D.too_close("render {txt} in {lang}", ["{lang} translation of {txt}"])
+
+
+def test_made_up_values_keep_the_shape():
+    import random
+
+    rng = random.Random(1)
+    for sample in ["Paris", "New York", "my sister", "BA117", "AAPL", "Oak Avenue 5", "jazz"]:
+        for _ in range(20):
+            v = D.made_up_like(rng, sample)
+            assert len(v.split(" ")) == len(sample.split(" "))
+            assert v[0].isupper() == sample[0].isupper()
+            for made, real in zip(v.split(" "), sample.split(" "), strict=True):
+                if any(c.isdigit() for c in real):  # codes keep their letter/digit layout
+                    assert [c.isdigit() for c in made] == [c.isdigit() for c in real]
+    assert D.made_up_like(rng, "my sister").startswith("my ")
+    train = D.generate_split("train", 2000, seed=0)
+    values = {
+        v for e in train for a in e["answers"] for k, v in a["arguments"].items() if k == "location"
+    }
+    assert values - set(D.CITIES)  # made-up places occur
+    plain = D.generate_split("train", 2000, seed=0, augment=False)
+    assert plain != train
+    assert {
+        v for e in plain for a in e["answers"] for k, v in a["arguments"].items() if k == "location"
+    } <= set(D.CITIES)

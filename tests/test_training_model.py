@@ -143,6 +143,22 @@ def test_packed_sequences_equal_separate(tiny):
                 ]
 
 
+def test_encoding_in_chunks_shares_prefixes(tiny):
+    """Chunked encoding gives the same items as one pass, and examples with one tool list
+    share one prefix object (what keeps 250k examples in a few GB)."""
+    _model, tok = load_gguf(tiny["gguf"])
+    exs = tiny["examples"]
+    whole = encode_examples(exs, tok, 2048)
+    chunked = encode_examples(exs, tok, 2048, chunk=3)
+    assert whole == chunked
+    by_tools: dict[str, list] = {}
+    for e, it in zip(exs, chunked, strict=True):
+        by_tools.setdefault(json.dumps(e["tools"]), []).append(it.prefix)
+    shared = [ps for ps in by_tools.values() if len(ps) > 1]
+    assert shared
+    assert all(all(p is ps[0] for p in ps) for ps in shared)
+
+
 def test_finetune_from_gguf(tiny, tmp_path):
     args = TrainArgs(
         data=str(tiny["dir"] / "train.jsonl"),

@@ -17,6 +17,7 @@ Splits:
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import random
 import re
@@ -24,6 +25,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .phrasings import EXTRA
 
 # --------------------------------------------------------------------------------------------
 # Prompt format shared with the inference side.
@@ -594,13 +597,110 @@ NUM_WORDS = [
 
 Slot = Callable[[random.Random], tuple[str, dict]]
 
+# --------------------------------------------------------------------------------------------
+# Made-up values: a pool entry's shape with new words, so copying is the only way to be right.
+
+_ONSETS = [
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "z",
+    "br",
+    "ch",
+    "cr",
+    "dr",
+    "fl",
+    "gr",
+    "kl",
+    "pr",
+    "sh",
+    "st",
+    "tr",
+    "th",
+]
+_VOWELS = ["a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "io", "ou"]
+_CODAS = ["", "", "", "n", "r", "l", "s", "m", "t", "nd", "rk"]
+_KEEP_WORDS = {"the", "my", "of", "and", "de", "a", "an", "to", "for", "with", "at", "in", "on"}
+
+
+def _pseudo_word(rng: random.Random) -> str:
+    n = rng.choice([2, 2, 3])
+    return "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(n)) + rng.choice(_CODAS)
+
+
+def _pool_words() -> list[str]:
+    pools = [ROOMS, MESSAGES, TIMER_LABELS, ALARM_LABELS, EVENT_TITLES, MUSIC, PLACES, ITEMS]
+    pools += [FOODS, PHRASES, SEARCHES, NOTES, REMINDERS, NEWS_TOPICS, ACTIVITIES, DISHES, WORDS]
+    words = {w for pool in pools for v in pool for w in re.findall(r"\b[a-z]{3,}\b", v)}
+    return sorted(words - _KEEP_WORDS)
+
+
+def made_up_like(rng: random.Random, sample: str) -> str:
+    """A new value with ``sample``'s shape: capitalised words become invented names, lower-case
+    words other words, codes (``BA117``, ``AAPL``) other letters and digits."""
+    out = []
+    for token in sample.split(" "):
+        m = re.fullmatch(r"(\w+)(\W*)", token)
+        if not m or token.lower() in _KEEP_WORDS or len(m.group(1)) == 1:
+            out.append(token)
+            continue
+        word, tail = m.groups()
+        if any(c.isdigit() for c in word) or (word.isupper() and word.isascii()):
+            word = "".join(
+                str(rng.randint(0, 9))
+                if c.isdigit()
+                else chr(rng.randint(65, 90))
+                if c.isupper()
+                else c
+                for c in word
+            )
+        elif word[0].isupper():
+            word = _pseudo_word(rng).capitalize()
+        elif rng.random() < 0.7:
+            word = rng.choice(_POOL_WORDS)
+        else:
+            word = _pseudo_word(rng)
+        out.append(word + tail)
+    return " ".join(out)
+
+
+class Pick:
+    """A value copied verbatim from the query: drawn from ``pool``, or, when the caller asks
+    for a fresh value, a made-up one shaped like a pool entry (so a model learns to copy
+    values from the query instead of recalling the pool)."""
+
+    def __init__(self, pool: list[str], key: str):
+        self.pool = pool
+        self.key = key
+
+    def __call__(self, rng: random.Random) -> tuple[str, dict]:
+        v = rng.choice(self.pool)
+        return v, {self.key: v}
+
+    def fresh(self, rng: random.Random) -> tuple[str, dict]:
+        v = made_up_like(rng, rng.choice(self.pool))
+        return v, {self.key: v}
+
 
 def pick(pool: list[str], key: str) -> Slot:
-    def f(rng: random.Random) -> tuple[str, dict]:
-        v = rng.choice(pool)
-        return v, {key: v}
+    return Pick(pool, key)
 
-    return f
+
+_POOL_WORDS = _pool_words()
 
 
 def text_only(pool: list[str]) -> Slot:
@@ -866,12 +966,19 @@ class Kind:
     def test_templates(self) -> list[tuple[str, dict]]:
         return self.templates[len(self.templates) - self.held :]
 
-    def render(self, rng: random.Random, template: tuple[str, dict]) -> tuple[str, dict]:
+    def render(
+        self, rng: random.Random, template: tuple[str, dict], fresh: float = 0.0
+    ) -> tuple[str, dict]:
+        """Query and arguments; copied values are made up with probability ``fresh``."""
         text, fixed = template
         args: dict = dict(fixed)
 
         def sub(m: re.Match) -> str:
-            surface, a = self.slots[m.group(1)](rng)
+            slot = self.slots[m.group(1)]
+            if fresh and isinstance(slot, Pick) and rng.random() < fresh:
+                surface, a = slot.fresh(rng)
+            else:
+                surface, a = slot(rng)
             args.update(a)
             return surface
 
@@ -2073,7 +2180,49 @@ def build_kinds() -> list[Kind]:
     return K
 
 
+_SIMILARITY_STOPWORDS = {
+    "the", "a", "an", "my", "please", "me", "for", "can", "could", "would", "you", "just",
+    "i", "to", "it", "up", "some",
+}  # fmt: skip
+
+
+def _content_words(template: str) -> list[str]:
+    words = re.findall(r"\{\w+\}|[a-z0-9']+", template.lower())
+    return [w for w in words if w not in _SIMILARITY_STOPWORDS]
+
+
+def too_close(template: str, held_out: list[str], threshold: float = 0.8) -> bool:
+    """Whether ``template`` is a near copy of a held-out template: the sequences of their
+    content words (politeness and articles dropped) are at least ``threshold`` alike."""
+    a = _content_words(template)
+    return any(
+        difflib.SequenceMatcher(None, a, _content_words(h)).ratio() >= threshold for h in held_out
+    )
+
+
+def add_phrasings(kinds: list[Kind], extra: dict[str, list[str | tuple[str, dict]]]) -> int:
+    """Insert ``extra`` templates among each kind's training templates (before its held-out
+    ones), skipping near copies of a held-out template.  Returns how many were skipped."""
+    skipped = 0
+    by_name = {k.name: k for k in kinds}
+    for name, templates in extra.items():
+        k = by_name[name]
+        held = k.test_templates()
+        held_texts = [t for t, _ in held]
+        known = {t for t, _ in k.templates}
+        keep = []
+        for t in templates:
+            text, fixed = (t, {}) if isinstance(t, str) else t
+            if text in known or too_close(text, held_texts):
+                skipped += 1
+                continue
+            keep.append((text, fixed))
+        k.templates = k.train_templates() + keep + held
+    return skipped
+
+
 KINDS = build_kinds()
+SKIPPED_PHRASINGS = add_phrasings(KINDS, EXTRA)
 HELDOUT_KINDS = [
     "set_volume",
     "check_flight_status",
@@ -2108,9 +2257,102 @@ PREFIXES = [
 SUFFIXES = ["", "", "", "", "", " please", " thanks", ", thank you", "!", " asap", ".", "?"]
 
 
-def _decorate(rng: random.Random, query: str) -> str:
-    p = rng.choice(PREFIXES)
-    s = rng.choice(SUFFIXES)
+# Wider variety used only on training data (``augment``): test phrasings stay unseen.
+MORE_PREFIXES = [
+    "ok, ",
+    "so ",
+    "um, ",
+    "right, ",
+    "hello, ",
+    "assistant, ",
+    "hey there, ",
+    "alright, ",
+    "one more thing: ",
+    "also ",
+    "now ",
+    "real quick, ",
+    "excuse me, ",
+    "yo ",
+    "hmm ",
+    "sorry, ",
+]
+MORE_SUFFIXES = [
+    " for me",
+    " now",
+    " right now",
+    " if you can",
+    " when you get a chance",
+    " cheers",
+    " pls",
+    " thx",
+    " ty",
+    " thanks a lot",
+    " please and thank you",
+    "!!",
+    " ok?",
+    " would you",
+    ", ta",
+]
+# (pattern, replacements) applied to a template's own words, never to slot values, and only
+# where the meaning (and so the answer) cannot change.
+SYNONYMS: list[tuple[str, list[str]]] = [
+    (r"\bcan you\b", ["could you", "would you", "can u", "will you"]),
+    (r"\bI need\b", ["I want", "I'd like", "I would like"]),
+    (r"\bI want\b", ["I'd like", "I need"]),
+    (r"\bwhat's\b", ["what is", "whats"]),
+    (r"\btell me\b", ["let me know", "give me"]),
+    (r"\bshow me\b", ["give me", "pull up", "display"]),
+    (r"\bturn on\b", ["switch on"]),
+    (r"\bturn off\b", ["switch off", "shut off"]),
+    (r"\bstart\b", ["begin", "kick off"]),
+    (r"\bfind\b", ["look for", "search for"]),
+    (r"\bdelete\b", ["remove", "erase"]),
+    (r"\bcancel\b", ["stop", "call off"]),
+    (r"\bremind me\b", ["don't let me forget"]),
+    (r"\bsend\b", ["shoot", "fire off"]),
+    (r"\bplease\b", ["pls", "kindly"]),
+    (r"\bmy\b", ["the"]),
+]
+FILLERS = ["just", "quickly", "actually", "um", "like", "maybe", "now", "also", "real quick"]
+
+
+def _vary_words(rng: random.Random, text: str) -> str:
+    for pattern, alternatives in SYNONYMS:
+        if rng.random() < 0.5:
+            text = re.sub(pattern, lambda _m, alt=alternatives: rng.choice(alt), text)
+    if rng.random() < 0.12:  # telegraphic: no articles
+        text = re.sub(r"\b(the|a|an) ", "", text)
+    if rng.random() < 0.05:  # one typo: two neighbouring letters swapped
+        words = [m for m in re.finditer(r"[a-z]{5,}", text)]
+        if words:
+            m = rng.choice(words)
+            i = rng.randrange(m.start(), m.end() - 1)
+            text = text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+    return text
+
+
+def vary_template(rng: random.Random, template: tuple[str, dict]) -> tuple[str, dict]:
+    """Training-time paraphrase of a template: synonyms, dropped articles, a filler word, a
+    typo; slot placeholders and the fixed arguments stay as they are."""
+    text, fixed = template
+    parts = re.split(r"(\{\w+\})", text)
+    parts = [p if i % 2 else _vary_words(rng, p) for i, p in enumerate(parts)]
+    text = "".join(parts)
+    if rng.random() < 0.12:
+        gaps = [m.start() for m in re.finditer(r" ", text)]
+        if gaps:
+            i = rng.choice(gaps)
+            text = text[:i] + " " + rng.choice(FILLERS) + text[i:]
+    return text, fixed
+
+
+def _decorate(rng: random.Random, query: str, augment: bool = False) -> str:
+    if augment and rng.random() < 0.3:
+        p = rng.choice(MORE_PREFIXES)
+        s = rng.choice(MORE_SUFFIXES)
+    else:
+        p = rng.choice(PREFIXES)
+        s = rng.choice(SUFFIXES)
     q = p + query + s
     if rng.random() < 0.35:
         q = q[0].upper() + q[1:]
@@ -2253,14 +2495,24 @@ def make_example(
 
 
 def make_group(
-    rng: random.Random, targets: list[Kind], use_test_templates: bool, size: int
+    rng: random.Random,
+    targets: list[Kind],
+    use_test_templates: bool,
+    size: int,
+    augment: bool = False,
 ) -> list[dict]:
     """``size`` examples that share one tool list (cheap to train on: the trainer packs
-    examples with the same tool list into one sequence)."""
+    examples with the same tool list into one sequence).  ``augment`` paraphrases templates
+    (:func:`vary_template`) and makes up a quarter of the copied values."""
+    fresh = 0.25 if augment else 0.0
 
     def templ(k: Kind) -> tuple[str, dict]:
         ts = k.test_templates() if use_test_templates else k.train_templates()
-        return rng.choice(ts or k.templates)
+        t = rng.choice(ts or k.templates)
+        return vary_template(rng, t) if augment else t
+
+    def decorate(q: str) -> str:
+        return _decorate(rng, q, augment)
 
     if SHIPPED_ORDER and rng.random() < 0.2:
         kinds = [KIND_BY_NAME[s] for s in SHIPPED_ORDER]
@@ -2278,19 +2530,19 @@ def make_group(
             pool = (
                 CHITCHAT[N_CHITCHAT_TRAIN:] if use_test_templates else CHITCHAT[:N_CHITCHAT_TRAIN]
             )
-            out.append({"query": _decorate(rng, rng.choice(pool)), "tools": tools, "answers": []})
+            out.append({"query": decorate(rng.choice(pool)), "tools": tools, "answers": []})
         elif r < 0.14 and can_abstain:
             k = rng.choice(absent)
-            q, _ = k.render(rng, templ(k))
-            out.append({"query": _decorate(rng, q), "tools": tools, "answers": []})
+            q, _ = k.render(rng, templ(k), fresh)
+            out.append({"query": decorate(q), "tools": tools, "answers": []})
         elif r < 0.27 and len(kinds) >= 2:
             k1, k2 = rng.sample(kinds, 2)
-            q1, a1 = k1.render(rng, templ(k1))
-            q2, a2 = k2.render(rng, templ(k2))
+            q1, a1 = k1.render(rng, templ(k1), fresh)
+            q2, a2 = k2.render(rng, templ(k2), fresh)
             joiner = rng.choice([" and ", " and also ", ", then ", ". Also ", " and then ", "; "])
             out.append(
                 {
-                    "query": _decorate(rng, q1 + joiner + q2),
+                    "query": decorate(q1 + joiner + q2),
                     "tools": tools,
                     "answers": [
                         {"name": k1.name, "arguments": a1},
@@ -2300,10 +2552,10 @@ def make_group(
             )
         else:
             k = rng.choice(kinds)
-            q, a = k.render(rng, templ(k))
+            q, a = k.render(rng, templ(k), fresh)
             out.append(
                 {
-                    "query": _decorate(rng, q),
+                    "query": decorate(q),
                     "tools": tools,
                     "answers": [{"name": k.name, "arguments": a}],
                 }
@@ -2317,11 +2569,16 @@ def _canon_answers(ex: dict) -> dict:
 
 
 def generate_split(
-    split: str, n: int, seed: int = 0, grouped: bool = True, group_size: tuple[int, int] = (4, 10)
+    split: str,
+    n: int,
+    seed: int = 0,
+    grouped: bool = True,
+    group_size: tuple[int, int] = (4, 10),
+    augment: bool = True,
 ) -> list[dict]:
-    """Deterministic for (split, n, seed, group_size).  ``train`` comes in groups of
-    ``group_size`` (min, max) consecutive examples sharing one tool list (``grouped``); the
-    other splits have one list each."""
+    """Deterministic for (split, n, seed, group_size, augment).  ``train`` comes in groups of
+    ``group_size`` (min, max) consecutive examples sharing one tool list (``grouped``),
+    paraphrased when ``augment``; the other splits have one list each and no paraphrases."""
     offsets = {"train": 0, "valid": 1, "test_phrasing": 2, "test_tools": 3}
     rng = random.Random(seed * 1000 + offsets[split])
     out: list[dict] = []
@@ -2330,7 +2587,8 @@ def generate_split(
     while len(out) < n and tries < n * 20:
         tries += 1
         if split == "train" and grouped:
-            for ex in make_group(rng, TRAIN_KINDS, False, rng.randint(*group_size)):
+            size = rng.randint(*group_size)
+            for ex in make_group(rng, TRAIN_KINDS, False, size, augment):
                 if ex["query"] not in seen and len(out) < n:
                     seen.add(ex["query"])
                     out.append(_canon_answers(ex))
@@ -2359,6 +2617,7 @@ def write_splits(
     sizes: dict[str, int] | None = None,
     seed: int = 0,
     group_size: tuple[int, int] = (4, 10),
+    augment: bool = True,
 ) -> dict[str, Path]:
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -2371,6 +2630,7 @@ def write_splits(
             sizes[split] + (sizes[split] // 4 if split != "train" else 0),
             seed,
             group_size=group_size,
+            augment=augment,
         )
         if split == "train":
             train_queries = {e["query"] for e in exs}
@@ -2403,9 +2663,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("MIN", "MAX"),
         help="train examples come in groups of MIN-MAX sharing one tool list (default 4 10)",
     )
+    ap.add_argument(
+        "--no-augment",
+        action="store_true",
+        help="train split without paraphrased templates and made-up values",
+    )
     a = ap.parse_args(argv)
     paths = write_splits(
-        a.outdir, {s: getattr(a, s) for s in DEFAULT_SIZES}, a.seed, tuple(a.group_size)
+        a.outdir,
+        {s: getattr(a, s) for s in DEFAULT_SIZES},
+        a.seed,
+        tuple(a.group_size),
+        augment=not a.no_augment,
     )
     for s, p in paths.items():
         print(f"{s}: {p}")

@@ -60,27 +60,36 @@ class Item:
     n_prompt: int
 
 
-def encode_examples(exs: list[dict], tok: Tok, max_len: int) -> list[Item]:
-    prompts = [format_prompt(e["tools"], e["query"]) for e in exs]
-    heads = [
-        p[: len(p) - len(e["query"]) - len("</query>")] for p, e in zip(prompts, exs, strict=True)
-    ]
-    answers = [format_answer(e["answers"], e["tools"]) for e in exs]
-    full = tok.encode_batch(prompts)
-    ans = tok.encode_batch(answers)
+def encode_examples(exs: list[dict], tok: Tok, max_len: int, chunk: int = 4096) -> list[Item]:
+    """Tokenised examples; examples with the same tool list share one prefix tuple, and the
+    examples are tokenised ``chunk`` at a time so that only the short branches stay in memory
+    (hundreds of thousands of examples fit in a few GB)."""
+    out: list[Item] = []
+    prefixes: dict[tuple[int, ...], tuple[int, ...]] = {}
     head_ids: dict[str, list[int]] = {}
-    uniq = sorted(set(heads))
-    for h, ids in zip(uniq, tok.encode_batch(uniq), strict=True):
-        head_ids[h] = ids
-    out = []
-    for h, f, a in zip(heads, full, ans, strict=True):
-        hi = head_ids[h]
-        # the prompt's tokens must start with the head's own tokens (true when the query
-        # starts a new pre-token); otherwise the whole prompt minus one token is the prefix
-        cut = len(hi) if 0 < len(hi) < len(f) and f[: len(hi)] == hi else len(f) - 1
-        item = Item((tok.bos_id, *f[:cut]), [*f[cut:], *a, tok.eos_id], len(f) - cut)
-        if len(item.prefix) + len(item.branch) <= max_len:
-            out.append(item)
+    for start in range(0, len(exs), chunk):
+        part = exs[start : start + chunk]
+        prompts = [format_prompt(e["tools"], e["query"]) for e in part]
+        heads = [
+            p[: len(p) - len(e["query"]) - len("</query>")]
+            for p, e in zip(prompts, part, strict=True)
+        ]
+        answers = [format_answer(e["answers"], e["tools"]) for e in part]
+        full = tok.encode_batch(prompts)
+        ans = tok.encode_batch(answers)
+        new_heads = sorted(set(heads) - head_ids.keys())
+        for h, ids in zip(new_heads, tok.encode_batch(new_heads), strict=True):
+            head_ids[h] = ids
+        for h, f, a in zip(heads, full, ans, strict=True):
+            hi = head_ids[h]
+            # the prompt's tokens must start with the head's own tokens (true when the query
+            # starts a new pre-token); otherwise the whole prompt minus one token is the prefix
+            cut = len(hi) if 0 < len(hi) < len(f) and f[: len(hi)] == hi else len(f) - 1
+            prefix = (tok.bos_id, *f[:cut])
+            prefix = prefixes.setdefault(prefix, prefix)
+            item = Item(prefix, [*f[cut:], *a, tok.eos_id], len(f) - cut)
+            if len(item.prefix) + len(item.branch) <= max_len:
+                out.append(item)
     return out
 
 
