@@ -26,6 +26,7 @@ from pipeline.telemetry import (
     TelemetryConfigError,
     resolve_settings,
 )
+from workers.dispatch import DispatchSpecError, check_importable, check_spec
 from workers.engine import DecodingSettings
 from workers.prompts import PROMPT_FORMATS
 
@@ -62,6 +63,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def dispatch_spec(text: str) -> str:
+    try:
+        return check_spec(text)
+    except DispatchSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def non_negative_int(text: str) -> int:
@@ -135,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="needle",
         help="needle: <tools>..</tools><query>..</query>; chat: the model's chat template "
         "(default: %(default)s)",
+    )
+    model.add_argument(
+        "--dispatch",
+        metavar="MODULE:FUNCTION",
+        type=dispatch_spec,
+        help="run each valid call through FUNCTION(name, arguments) in the workers; what it "
+        'returns goes to the output\'s "results" (a raising tool makes the request a '
+        "tool_error), and each call gets an execute_tool span",
     )
     model.add_argument(
         "--max-tokens",
@@ -288,6 +304,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         metrics_file=args.metrics_file,
     )
     default_tools = load_tools_file(args.tools) if args.tools else None
+    if args.dispatch:
+        check_importable(args.dispatch)
     return RunConfig(
         input_path=args.input,
         output_path=args.output or default_output_path(args.input),
@@ -295,6 +313,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         workers=workers,
         threads_per_worker=args.threads or threads_per_worker(workers),
         prompt_format=args.prompt_format,
+        dispatch=args.dispatch,
         decoding=DecodingSettings(
             max_tokens=args.max_tokens,
             temperature=args.temperature,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 
 from pipeline.idset import IdSet
@@ -50,6 +52,7 @@ class JsonlSink:
         self._dirty = False
         self._end: int | None = None  # size of the file after the last whole write
         self._streaming = False  # stdout, a pipe or a device: no resume, no fsync
+        self._nonblocking = False  # a pipe of our own: writes wait in the event loop
 
     @property
     def is_stdout(self) -> bool:
@@ -62,7 +65,7 @@ class JsonlSink:
     def open(self, fingerprint: dict[str, Any], overwrite: bool) -> ResumeState:
         """Open for appending; returns what an earlier run already wrote."""
         if self.is_stdout:
-            self._fd = os.dup(1)
+            self._fd = self._open_stdout()
             self._streaming = True
             return ResumeState()
         path = Path(self.path)
@@ -71,6 +74,9 @@ class JsonlSink:
                 # A FIFO or a device: write to it as it is, never replace it.
                 self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
                 self._streaming = True
+                if stat.S_ISFIFO(os.fstat(self._fd).st_mode):
+                    os.set_blocking(self._fd, False)
+                    self._nonblocking = True
                 return ResumeState()
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -84,6 +90,21 @@ class JsonlSink:
         self._fd = fd
         self._end = os.fstat(fd).st_size
         return state
+
+    def _open_stdout(self) -> int:
+        """Standard output; a pipe gets an open file description of its own, non-blocking,
+        so a reader that stops reading cannot block the event loop (and with it signals).
+        The flag is not set on the shared description: the shell and other processes
+        writing to the same pipe or terminal keep blocking writes."""
+        try:
+            if stat.S_ISFIFO(os.fstat(1).st_mode):
+                fd = os.open("/proc/self/fd/1", os.O_WRONLY)
+                os.set_blocking(fd, False)
+                self._nonblocking = True
+                return fd
+        except OSError:
+            pass  # no /proc: a blocking duplicate
+        return os.dup(1)
 
     def _claim(
         self, fd: int, path: Path, fingerprint: dict[str, Any], overwrite: bool
@@ -159,6 +180,26 @@ class JsonlSink:
         self._dirty = True
         if time.monotonic() - self._last_sync >= self.fsync_interval_s:
             self.sync()
+
+    async def write_async(self, lines: list[bytes]) -> None:
+        """:meth:`write`, waiting in the event loop while a pipe is full.  Cancelled while
+        waiting, the pipe may end in part of a line (its reader had stopped reading)."""
+        if not self._nonblocking:
+            self.write(lines)
+            return
+        if not lines:
+            return
+        view = memoryview(b"".join(lines))
+        try:
+            while view:
+                try:
+                    written = os.write(self._fd, view)
+                except BlockingIOError:
+                    await anyio.wait_writable(self._fd)
+                    continue
+                view = view[written:]
+        except OSError as exc:
+            raise OutputError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
 
     def _cut_partial_write(self) -> None:
         """After a failed write (disk full): the file ends at the last whole line again."""

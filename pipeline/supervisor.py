@@ -70,6 +70,7 @@ from workers.engine import DecodingSettings
 
 # Jobs sent to a worker ahead of its answers: the next is in its pipe when it finishes.
 JOBS_AHEAD = 2
+WRITER_GRACE_S = 2.0  # after the grace period, for results still being written
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -97,13 +98,14 @@ class RunConfig:
     start_timeout_s: float = 300.0
     max_line_bytes: int = 8 << 20
     default_tools: list[Any] | None = None
+    dispatch: str | None = None  # MODULE:FUNCTION that runs each valid call
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     verbose: bool = False
     progress: bool = False
 
     def fingerprint(self) -> dict[str, Any]:
         """What decides the answers: a resume must use the same."""
-        return {
+        fingerprint: dict[str, Any] = {
             "model_sha256": self.model.digest(),
             "prompt_format": self.prompt_format,
             "max_tokens": self.decoding.max_tokens,
@@ -119,6 +121,9 @@ class RunConfig:
                 else hashlib.sha256(json.dumps(self.default_tools).encode()).hexdigest()
             ),
         }
+        if self.dispatch:  # (absent otherwise: outputs of earlier versions still resume)
+            fingerprint["dispatch"] = self.dispatch
+        return fingerprint
 
 
 @dataclass
@@ -200,6 +205,7 @@ class Supervisor:
         self.window = anyio.Semaphore(self._window_size)
         self._reader_scope = anyio.CancelScope()
         self._slots_scope = anyio.CancelScope()
+        self._writer_scope = anyio.CancelScope()
         self.summary.skipped = 0
         try:
             resume = self.sink.open(config.fingerprint(), config.overwrite)
@@ -506,6 +512,7 @@ class Supervisor:
             "decoding": config.decoding.__dict__,
             "telemetry": config.telemetry.to_dict(),
             "verbose": config.verbose,
+            "dispatch": config.dispatch,
         }
 
     def _job_message(self, pending: Pending) -> dict[str, Any]:
@@ -551,6 +558,8 @@ class Supervisor:
         record["status"] = reply["status"]
         record["calls"] = reply["calls"]
         record["error"] = reply["error"]
+        if "results" in reply:  # --dispatch: what each call returned, in call order
+            record["results"] = reply["results"]
         record["usage"] = reply["usage"]
         summary = self.summary
         summary.model_ms += float(reply.get("model_ms", 0.0))
@@ -570,28 +579,36 @@ class Supervisor:
         held: dict[int, Outcome] = {}
         next_seq = 1
         async with out_rx:
-            async for outcome in out_rx:
-                ready = [outcome]
-                while True:  # take whatever else is already waiting: one write per batch
-                    try:
-                        ready.append(out_rx.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                if ordered:
-                    for item in ready:
-                        held[item.pending.seq] = item
-                    ready = []
-                    while next_seq in held:
-                        ready.append(held.pop(next_seq))
-                        next_seq += 1
-                self._emit(ready)
+            with self._writer_scope:
+                async for outcome in out_rx:
+                    ready = [outcome]
+                    while True:  # take whatever else is already waiting: one write per batch
+                        try:
+                            ready.append(out_rx.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    if ordered:
+                        for item in ready:
+                            held[item.pending.seq] = item
+                        ready = []
+                        while next_seq in held:
+                            ready.append(held.pop(next_seq))
+                            next_seq += 1
+                    await self._emit(ready)
+            # Stopped while the output was blocked (a reader that stopped reading): what
+            # was not written is left for a resume.
+            while True:
+                try:
+                    self._abandon(out_rx.receive_nowait().pending)
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
             # Ordered mode after a stop: results held behind a request that never finished
             # are dropped, not written out of order; the resume redoes them and appends
             # in order, so the file stays in input order across interruptions.
             for seq in sorted(held):
                 self._abandon(held[seq].pending)
 
-    def _emit(self, outcomes: list[Outcome]) -> None:
+    async def _emit(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
         now = time.perf_counter()
@@ -600,8 +617,9 @@ class Supervisor:
             outcome.record["latency_ms"] = round((now - outcome.pending.read_at) * 1000, 3)
             lines.append(orjson.dumps(outcome.record) + b"\n")
         try:
-            self.sink.write(lines)  # the file keeps whole lines only, even when this fails
-        except OutputError:  # the run stops; a resume redoes these
+            # the file keeps whole lines only, even when this fails
+            await self.sink.write_async(lines)
+        except (OutputError, anyio.get_cancelled_exc_class()):  # a resume redoes these
             for outcome in outcomes:
                 self._abandon(outcome.pending)
             raise
@@ -659,6 +677,8 @@ class Supervisor:
         self._stopping = True
         self._reader_scope.cancel()
         self._slots_scope.deadline = anyio.current_time() + self.config.grace_s
+        # Writing the last results takes moments; longer means the output is blocked.
+        self._writer_scope.deadline = self._slots_scope.deadline + WRITER_GRACE_S
 
     def _exit_now(self, signum: int) -> None:
         kill_all_workers_now()  # those still loading the model too

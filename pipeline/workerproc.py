@@ -37,7 +37,7 @@ class WorkerDied(Exception):
 
 
 class WorkerStartError(Exception):
-    """The worker could not load the model."""
+    """The worker could not start (load the model, import the --dispatch function)."""
 
 
 def worker_environment(n_threads: int) -> dict[str, str]:
@@ -102,9 +102,7 @@ class WorkerProcess:
             except WorkerDied as exc:
                 raise WorkerStartError(f"worker {index} failed to start: {exc}") from None
             if ready.get("type") == "fatal":
-                raise WorkerStartError(
-                    f"worker {index} could not load the model: {ready.get('message')}"
-                )
+                raise WorkerStartError(f"worker {index} could not start: {ready.get('message')}")
         except BaseException:  # a failed or cancelled start leaves no process behind
             with anyio.CancelScope(shield=True):
                 await worker.kill()

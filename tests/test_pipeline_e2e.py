@@ -287,3 +287,85 @@ def test_sampling_with_a_temperature_is_valid_and_reproducible_for_a_seed(run_cl
         tools = {t["name"]: t for t in tools_by_id[result["id"]]}
         for call in result["calls"]:
             Draft202012Validator(tools[call["name"]]["parameters"]).validate(call["arguments"])
+
+
+DISPATCH_MODULE = """
+import json, os, zlib
+
+def call(name, arguments):
+    with open(os.environ["DISPATCH_LOG"], "a") as log:
+        log.write(json.dumps({"pid": os.getpid(), "name": name}) + "\\n")
+    if zlib.crc32(json.dumps(arguments, sort_keys=True).encode()) % 4 == 0:
+        raise LookupError("no such " + name)
+    return {"tool": name, "arguments": arguments, "pid": os.getpid()}
+"""
+
+
+def _fails(arguments: dict) -> bool:
+    import json
+    import zlib
+
+    return zlib.crc32(json.dumps(arguments, sort_keys=True).encode()) % 4 == 0
+
+
+def test_dispatch_runs_each_call_in_the_workers_with_an_execute_tool_span(run_cli, tmp_path):
+    (tmp_path / "mytools.py").write_text(DISPATCH_MODULE)
+    log = tmp_path / "dispatch.log"
+    env = {"PYTHONPATH": f"{PROJECT_ROOT}:{tmp_path}", "DISPATCH_LOG": str(log)}
+    trace_file = tmp_path / "spans.jsonl"
+    run = run_cli(
+        SAMPLE_QUERIES,
+        *("--workers", "2", "--dispatch", "mytools:call"),
+        *("--traces", "file", "--traces-file", str(trace_file)),
+        env=env,
+    )
+    assert run.returncode in (0, 1), run.stderr
+    results = run.results()
+    assert len(results) == len(read_jsonl(SAMPLE_QUERIES))
+    worker_pids = {r["pid"] for r in map(orjson.loads, log.read_bytes().splitlines())}
+    calls_made = 0
+    failed_requests = 0
+    for result in results:
+        if result["calls"] == []:
+            assert result.get("results", []) == []
+            continue
+        assert [r["name"] for r in result["results"]] == [c["name"] for c in result["calls"]]
+        failing = [_fails(c["arguments"]) for c in result["calls"]]
+        for call, outcome, fails in zip(result["calls"], result["results"], failing, strict=True):
+            calls_made += 1
+            if fails:
+                assert outcome["error"] == {
+                    "type": "LookupError",
+                    "message": f"no such {call['name']}",
+                }
+            else:
+                assert outcome["result"]["arguments"] == call["arguments"]
+                assert outcome["result"]["pid"] in worker_pids
+        if any(failing):
+            failed_requests += 1
+            assert result["status"] == "error" and result["error"]["type"] == "tool_error"
+        else:
+            assert result["status"] == "ok"
+    assert calls_made == len(log.read_bytes().splitlines()) > 0
+    assert 0 < failed_requests < len(results)
+    assert len(worker_pids) == 2  # the calls ran in the worker processes
+    assert run.returncode == 1  # some requests failed
+
+    spans = exported_spans(trace_file)
+    roots = {s["traceId"]: s for s in spans if s["name"] == "process_request"}
+    tool_spans = [s for s in spans if s["name"].startswith("execute_tool ")]
+    assert len(tool_spans) == calls_made
+    for span in tool_spans:
+        assert span["parentSpanId"] == roots[span["traceId"]]["spanId"]
+        assert span["attrs"]["gen_ai.operation.name"] == "execute_tool"
+        assert span["name"] == f"execute_tool {span['attrs']['gen_ai.tool.name']}"
+        assert "gen_ai.tool.call.arguments" not in span["attrs"]  # content capture is off
+    assert any(s.get("status", {}).get("code") == "STATUS_CODE_ERROR" for s in tool_spans)
+
+
+def test_dispatch_of_a_missing_module_is_a_usage_error(run_cli, tmp_path):
+    run = run_cli(SAMPLE_QUERIES, "--dispatch", "no_such_module_here:call")
+    assert run.returncode == 2
+    assert "no_such_module_here" in run.stderr
+    run = run_cli(SAMPLE_QUERIES, "--dispatch", "not a spec")
+    assert run.returncode == 2 and "MODULE:FUNCTION" in run.stderr

@@ -313,3 +313,41 @@ def test_ordered_output_stays_in_input_order_across_an_interruption(
     second = start_cli(source, output, *args)  # without the hang switch
     assert second.wait() == 1, second.stderr  # line 15 is an error line
     assert [r["line"] for r in read_output(output)] == list(range(1, 41))
+
+
+def test_a_reader_that_stops_reading_cannot_block_a_stop(
+    tmp_path: Path, start_cli: Callable[..., Cli], samples: tuple[dict, ...]
+) -> None:
+    """``-o -`` into a pipe nobody reads: once the pipe is full the run waits for its reader,
+    but a signal still stops it within the grace period (the event loop is never blocked)."""
+    import fcntl
+    import termios
+
+    rows = support.many_requests(2000, samples)
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    cli = start_cli(source, Path("-"), "-w", "2", "--grace", "1")
+    assert cli.process.stdout is not None
+    reader = cli.process.stdout.fileno()
+
+    def pipe_full() -> bool:
+        assert cli.process.poll() is None, "the run should wait for its reader"
+        queued = bytearray(4)
+        fcntl.ioctl(reader, termios.FIONREAD, queued)
+        return int.from_bytes(queued, "little") >= 60_000  # of a 64 KiB pipe
+
+    support.wait_for(pipe_full, 180, "a full output pipe")
+    time.sleep(0.5)
+    sent = time.monotonic()
+    cli.signal(signal.SIGTERM)
+    try:
+        code = cli.process.wait(timeout=30)  # nothing reads the pipe meanwhile
+    except subprocess.TimeoutExpired:
+        raise AssertionError("a blocked output kept the run from stopping") from None
+    assert code == 143
+    assert time.monotonic() - sent < 15
+    cli.wait()
+    assert "SIGTERM" in cli.stderr
+    lines = cli.stdout.splitlines()
+    whole = [orjson.loads(line) for line in lines[:-1]]  # the last one may be cut short
+    assert len(whole) < len(rows)
+    assert len({r["id"] for r in whole}) == len(whole)

@@ -32,6 +32,7 @@ from pipeline.telemetry import (
     shutdown_within,
     tool_call_parts,
 )
+from workers.dispatch import Dispatcher, json_result, load_dispatcher
 from workers.engine import (
     Completion,
     ContextOverflowError,
@@ -78,8 +79,10 @@ class JobHandler:
         tracer: Tracer,
         capture_content: bool,
         worker_index: int,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.engine = engine
+        self.dispatcher = dispatcher
         self.prompt_format = prompt_format
         self.decoding = decoding
         self.tracer = tracer
@@ -121,6 +124,20 @@ class JobHandler:
             answer = self._parse(completion, parent)
             calls = self._validate(answer, prepared.toolset, parent)
             result.update(status="ok", calls=calls, error=None)
+            if self.dispatcher is not None:
+                results = [self._execute(index, call, parent) for index, call in enumerate(calls)]
+                result["results"] = results
+                failed = [r for r in results if "error" in r]
+                if failed:
+                    first = failed[0]["error"]
+                    result.update(
+                        status="error",
+                        error={
+                            "type": "tool_error",
+                            "message": f"{len(failed)} of {len(calls)} tool calls failed; "
+                            f"first: {first['type']}: {first['message']}",
+                        },
+                    )
         except RequestFailed as failure:
             result.update(
                 status="error",
@@ -355,6 +372,36 @@ class JobHandler:
                 span.set_attribute("output.value", orjson.dumps(calls).decode())
             return calls
 
+    def _execute(self, index: int, call: dict[str, Any], parent: Any) -> dict[str, Any]:
+        """Run one call through the dispatcher, as an ``execute_tool`` span (GenAI semantic
+        conventions).  A failing tool is reported in the result, never raised."""
+        assert self.dispatcher is not None
+        name = call["name"]
+        with self._stage(f"execute_tool {name}", parent, "TOOL") as span:
+            span.set_attribute("gen_ai.operation.name", "execute_tool")
+            span.set_attribute("gen_ai.tool.name", name)
+            span.set_attribute("gen_ai.tool.type", "function")
+            span.set_attribute("tool.name", name)
+            span.set_attribute("needle.call.index", index)
+            if self.capture_content:
+                arguments = orjson.dumps(call["arguments"]).decode()
+                span.set_attribute("gen_ai.tool.call.arguments", arguments)
+                span.set_attribute("input.value", arguments)
+            try:
+                value = json_result(self.dispatcher(name, call["arguments"]))
+            except Exception as exc:  # the user's tool failed: the request says so
+                error_type = type(exc).__qualname__
+                span.set_attribute("error.type", error_type)
+                if self.capture_content:  # a message can quote argument values
+                    span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, error_type))
+                return {"name": name, "error": {"type": error_type, "message": str(exc)}}
+            if self.capture_content:
+                encoded = orjson.dumps(value).decode()
+                span.set_attribute("gen_ai.tool.call.result", encoded)
+                span.set_attribute("output.value", encoded)
+            return {"name": name, "result": value}
+
 
 def parse_answer(text: str) -> Any:
     """Strict JSON first; then JSON with raw control characters inside strings."""
@@ -411,6 +458,8 @@ def main() -> int:
                 verbose=bool(init.get("verbose", False)),
             )
             prompt_format = make_prompt_format(init["prompt_format"], engine.metadata)
+            dispatch = init.get("dispatch")
+            dispatcher = load_dispatcher(dispatch) if dispatch else None
         except Exception as exc:
             write_frame(frames_out, {"type": "fatal", "message": f"{type(exc).__name__}: {exc}"})
             return 1
@@ -421,6 +470,7 @@ def main() -> int:
             provider.get_tracer(INSTRUMENTATION_NAME),
             settings.capture_content,
             index,
+            dispatcher,
         )
         write_frame(
             frames_out,

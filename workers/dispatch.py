@@ -1,0 +1,73 @@
+"""Optional tool dispatch: each validated call goes through a user's Python function.
+
+``--dispatch MODULE:FUNCTION`` names a callable ``FUNCTION(name, arguments)`` that runs the
+tool and returns its result (anything JSON can hold).  Each worker imports it once, from
+the same ``sys.path`` as the pipeline (the current directory first).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+Dispatcher = Callable[[str, dict[str, Any]], Any]
+
+SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class DispatchSpecError(ValueError):
+    """``--dispatch`` does not name an importable callable."""
+
+
+class ResultNotJson(TypeError):
+    """A tool returned something JSON cannot hold."""
+
+
+def check_spec(spec: str) -> str:
+    if not SPEC.match(spec):
+        raise DispatchSpecError(f"--dispatch wants MODULE:FUNCTION, got {spec!r}")
+    return spec
+
+
+def check_importable(spec: str) -> None:
+    """The module of ``spec`` can be found (without running it): a typo is a usage error
+    before any worker starts."""
+    module_name = check_spec(spec).partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as exc:
+        raise DispatchSpecError(f"--dispatch {spec}: {exc}") from None
+    if found is None:
+        raise DispatchSpecError(f"--dispatch {spec}: no module named {module_name!r}")
+
+
+def load_dispatcher(spec: str) -> Dispatcher:
+    module_name, _, attribute = check_spec(spec).partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise DispatchSpecError(
+            f"--dispatch {spec}: cannot import {module_name}: {type(exc).__name__}: {exc}"
+        ) from exc
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            message = f"--dispatch {spec}: {module_name} has no {attribute}"
+            raise DispatchSpecError(message) from None
+    if not callable(target):
+        raise DispatchSpecError(f"--dispatch {spec}: {attribute} is not callable")
+    return target
+
+
+def json_result(value: Any) -> Any:
+    """``value`` as plain JSON data (tuples become lists, and so on)."""
+    try:
+        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError as exc:
+        raise ResultNotJson(f"the tool's result is not JSON: {exc}") from None
