@@ -52,7 +52,6 @@ class JsonlSink:
         self._dirty = False
         self._end: int | None = None  # size of the file after the last whole write
         self._streaming = False  # stdout, a pipe or a device: no resume, no fsync
-        self._nonblocking = False  # a pipe of our own: writes wait in the event loop
 
     @property
     def is_stdout(self) -> bool:
@@ -76,7 +75,6 @@ class JsonlSink:
                 self._streaming = True
                 if stat.S_ISFIFO(os.fstat(self._fd).st_mode):
                     os.set_blocking(self._fd, False)
-                    self._nonblocking = True
                 return ResumeState()
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -100,7 +98,6 @@ class JsonlSink:
             if stat.S_ISFIFO(os.fstat(1).st_mode):
                 fd = os.open("/proc/self/fd/1", os.O_WRONLY)
                 os.set_blocking(fd, False)
-                self._nonblocking = True
                 return fd
         except OSError:
             pass  # no /proc: a blocking duplicate
@@ -167,39 +164,42 @@ class JsonlSink:
         if not lines:
             return
         data = b"".join(lines)
-        view = memoryview(data)
-        try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-        except OSError as exc:
-            self._cut_partial_write()
-            raise OutputError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
-        if self._end is not None:
-            self._end += len(data)
-        self._dirty = True
-        if time.monotonic() - self._last_sync >= self.fsync_interval_s:
-            self.sync()
+        self._write_some(memoryview(data))  # blocking: takes it all (pipes use write_async)
+        self._wrote(len(data))
 
     async def write_async(self, lines: list[bytes]) -> None:
-        """:meth:`write`, waiting in the event loop while a pipe is full.  Cancelled while
-        waiting, the pipe may end in part of a line (its reader had stopped reading)."""
-        if not self._nonblocking:
-            self.write(lines)
-            return
+        """:meth:`write`, waiting in the event loop while a non-blocking pipe is full.
+        Cancelled while waiting, the pipe may end in part of a line (its reader had
+        stopped reading)."""
         if not lines:
             return
-        view = memoryview(b"".join(lines))
+        data = b"".join(lines)
+        rest = self._write_some(memoryview(data))
+        while rest:
+            await anyio.wait_writable(self._fd)
+            rest = self._write_some(rest)
+        self._wrote(len(data))
+
+    def _write_some(self, view: memoryview) -> memoryview:
+        """Write until done or until a non-blocking pipe is full; returns what is left."""
         try:
             while view:
                 try:
                     written = os.write(self._fd, view)
                 except BlockingIOError:
-                    await anyio.wait_writable(self._fd)
-                    continue
+                    return view
                 view = view[written:]
         except OSError as exc:
+            self._cut_partial_write()
             raise OutputError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
+        return view
+
+    def _wrote(self, size: int) -> None:
+        if self._end is not None:
+            self._end += size
+        self._dirty = True
+        if time.monotonic() - self._last_sync >= self.fsync_interval_s:
+            self.sync()
 
     def _cut_partial_write(self) -> None:
         """After a failed write (disk full): the file ends at the last whole line again."""

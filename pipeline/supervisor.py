@@ -25,7 +25,7 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import orjson
@@ -71,6 +71,7 @@ from workers.engine import DecodingSettings
 # Jobs sent to a worker ahead of its answers: the next is in its pipe when it finishes.
 JOBS_AHEAD = 2
 WRITER_GRACE_S = 2.0  # after the grace period, for results still being written
+T = TypeVar("T")
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -245,11 +246,7 @@ class Supervisor:
             group.start_soon(self._run_slots, job_rx, out_tx)
             group.start_soon(self._write, out_rx)
         async with leftovers:  # jobs queued but never started (the run was stopped)
-            while True:
-                try:
-                    pending = leftovers.receive_nowait()
-                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                    break
+            for pending in take_waiting(leftovers):
                 self._abandon(pending)
 
     # -- reading ---------------------------------------------------------------
@@ -581,12 +578,8 @@ class Supervisor:
         async with out_rx:
             with self._writer_scope:
                 async for outcome in out_rx:
-                    ready = [outcome]
-                    while True:  # take whatever else is already waiting: one write per batch
-                        try:
-                            ready.append(out_rx.receive_nowait())
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
+                    # whatever else is already waiting goes too: one write per batch
+                    ready = [outcome, *take_waiting(out_rx)]
                     if ordered:
                         for item in ready:
                             held[item.pending.seq] = item
@@ -597,11 +590,8 @@ class Supervisor:
                     await self._emit(ready)
             # Stopped while the output was blocked (a reader that stopped reading): what
             # was not written is left for a resume.
-            while True:
-                try:
-                    self._abandon(out_rx.receive_nowait().pending)
-                except (anyio.WouldBlock, anyio.EndOfStream):
-                    break
+            for outcome in take_waiting(out_rx):
+                self._abandon(outcome.pending)
             # Ordered mode after a stop: results held behind a request that never finished
             # are dropped, not written out of order; the resume redoes them and appends
             # in order, so the file stays in input order across interruptions.
@@ -741,3 +731,13 @@ def default_workers() -> int:
 def threads_per_worker(workers: int) -> int:
     """Split the cores this process may use between workers, so none is oversubscribed."""
     return max(1, math.floor(len(os.sched_getaffinity(0)) / workers))
+
+
+def take_waiting(stream: MemoryObjectReceiveStream[T]) -> list[T]:
+    """Whatever is waiting in ``stream`` now, without waiting for more."""
+    items: list[T] = []
+    while True:
+        try:
+            items.append(stream.receive_nowait())
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return items
