@@ -188,6 +188,25 @@ def test_stored_test_split_is_reproduced():
     assert all(e in generated for e in stored)
 
 
+def test_blind_split_is_reproduced_and_unseen():
+    """The committed blind split is what the generator makes, from blind templates that are
+    not near copies of any template of their tool kind."""
+    stored = D.read_jsonl(ROOT / "training" / "data" / "test_blind.jsonl")
+    generated = iter(D.generate_split("test_blind", len(stored) * 5 // 4, seed=0))
+    assert all(e in generated for e in stored)
+    by_name = {k.name: k for k in D.TRAIN_KINDS}
+    written = sum(len(v) for v in D.BLIND.values())
+    kept = sum(k.held for k in D.BLIND_KINDS)
+    assert 0 < kept < written  # some were dropped as near copies
+    for b in D.BLIND_KINDS:
+        own = [t for t, _ in by_name[b.name].templates]
+        for t, _ in b.test_templates():
+            assert not D.too_close(t, own), t
+            assert t not in {x for x, _ in b.train_templates()}
+    queries = {e["query"] for e in D.generate_split("train", 3000, seed=0)}
+    assert not queries & {e["query"] for e in stored}
+
+
 def test_added_phrasings_keep_held_out_templates_unseen():
     """Hand-written phrasings and training-time paraphrases never come near a held-out one."""
     import random
@@ -196,7 +215,10 @@ def test_added_phrasings_keep_held_out_templates_unseen():
     rng = random.Random(0)
     for k in D.TRAIN_KINDS:
         held = [t for t, _ in k.test_templates()]
-        extra = [t if isinstance(t, str) else t[0] for t in D.EXTRA.get(k.name, [])]
+        extra = [
+            t if isinstance(t, str) else t[0]
+            for t in D.EXTRA.get(k.name, []) + D.VOCABULARY.get(k.name, [])
+        ]
         kept = {t for t, _ in k.train_templates()} & set(extra)
         assert len(k.train_templates()) >= 10, k.name
         assert not any(D.too_close(t, held) for t in kept), k.name
@@ -233,3 +255,37 @@ def test_made_up_values_keep_the_shape():
     assert {
         v for e in plain for a in e["answers"] for k, v in a["arguments"].items() if k == "location"
     } <= set(D.CITIES)
+
+
+def test_training_small_talk_leaves_held_out_lines_unseen():
+    held = D.CHITCHAT[D.N_CHITCHAT_TRAIN :]
+    assert len(D.CHITCHAT_TRAIN) > 200
+    assert not {c.lower() for c in D.CHITCHAT_TRAIN} & {c.lower() for c in held}
+    assert not any(D.too_close(c.lower(), held) for c in D.CHITCHAT_TRAIN)
+    # some written lines were dropped for being a held-out line: the filter is live
+    assert len(set(D.CHITCHAT_EXTRA)) > len(D.CHITCHAT_TRAIN) - D.N_CHITCHAT_TRAIN
+    train = D.generate_split("train", 3000, seed=0)
+    talk = {e["query"] for e in train if not e["answers"]}
+    assert any(
+        c in q for q in talk for c in D.CHITCHAT_TRAIN[D.N_CHITCHAT_TRAIN :]
+    )  # the new lines are used
+
+
+def test_numbers_are_sometimes_spelled_out_in_training():
+    assert [D.spell_number(n) for n in (0, 7, 13, 20, 45, 99)] == [
+        "zero", "seven", "thirteen", "twenty", "forty-five", "ninety-nine",
+    ]  # fmt: skip
+    assert D.spell_numbers("1 hour 10 minutes") == "one hour ten minutes"
+    for keep in ["4:45 pm", "2026-07-27", "27.5 degrees", "$281", "22%", "BA117", "9pm", "150"]:
+        assert D.spell_numbers(keep) == keep
+    train = D.generate_split("train", 4000, seed=0)
+    timers = [
+        (e["query"], a["arguments"]["duration_seconds"])
+        for e in train
+        for a in e["answers"]
+        if a["name"] == "set_timer"
+    ]
+    spelled = [(q, v) for q, v in timers if re.search(r"\b(one|two|five|ten|twenty)\b", q)]
+    assert spelled and len(spelled) < len(timers) / 2
+    plain = D.generate_split("test_phrasing", 400, seed=0)
+    assert not any("forty-" in e["query"] or "twenty-" in e["query"] for e in plain)

@@ -9,14 +9,18 @@ Splits:
 
 * ``train`` / ``valid`` -- training templates over the training tool kinds;
 * ``test_phrasing`` -- held-out templates over the training tool kinds;
-* ``test_tools`` -- tool kinds never seen in training.
+* ``test_tools`` -- tool kinds never seen in training;
+* ``test_blind`` -- phrasings written later by someone who saw neither the training nor the
+  held-out templates (:mod:`training.blind`), minus any near copy of either.
 
-``python -m training.data OUTDIR`` writes ``OUTDIR/{train,valid,test_phrasing,test_tools}.jsonl``.
+``python -m training.data OUTDIR`` writes ``OUTDIR/{train,valid,test_phrasing,test_tools,
+test_blind}.jsonl``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import json
 import random
@@ -26,7 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .phrasings import EXTRA
+from .blind import BLIND
+from .phrasings import CHITCHAT_EXTRA, EXTRA, VOCABULARY
 
 # --------------------------------------------------------------------------------------------
 # Prompt format shared with the inference side.
@@ -595,6 +600,29 @@ NUM_WORDS = [
     "twelve",
 ]
 
+_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_TEENS = ["thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+
+
+def spell_number(n: int) -> str:
+    """English words for 0 <= n < 100: 7 -> "seven", 45 -> "forty-five"."""
+    if n <= 12:
+        return NUM_WORDS[n]
+    if n < 20:
+        return _TEENS[n - 13]
+    tens, ones = divmod(n, 10)
+    return _TENS[tens] + (f"-{NUM_WORDS[ones]}" if ones else "")
+
+
+# A whole number standing alone: not part of a time (4:45), a date, a decimal, a code, an
+# amount of money or a percentage.
+_LONE_NUMBER = re.compile(r"(?<![\w:.,\-$€£/])(\d{1,2})(?![\w:.,\-%/])")
+
+
+def spell_numbers(text: str) -> str:
+    return _LONE_NUMBER.sub(lambda m: spell_number(int(m.group(1))), text)
+
+
 Slot = Callable[[random.Random], tuple[str, dict]]
 
 # --------------------------------------------------------------------------------------------
@@ -969,7 +997,9 @@ class Kind:
     def render(
         self, rng: random.Random, template: tuple[str, dict], fresh: float = 0.0
     ) -> tuple[str, dict]:
-        """Query and arguments; copied values are made up with probability ``fresh``."""
+        """Query and arguments.  With ``fresh`` (training-time variety), copied values are
+        made up with probability ``fresh`` and numbers that only stand for a value ("5
+        minutes" -> 300) are sometimes spelled out ("five minutes")."""
         text, fixed = template
         args: dict = dict(fixed)
 
@@ -979,6 +1009,9 @@ class Kind:
                 surface, a = slot.fresh(rng)
             else:
                 surface, a = slot(rng)
+                copies_digits = any(isinstance(v, str) and re.search(r"\d", v) for v in a.values())
+                if fresh and not copies_digits and rng.random() < fresh * 0.8:
+                    surface = spell_numbers(surface)
             args.update(a)
             return surface
 
@@ -2222,7 +2255,7 @@ def add_phrasings(kinds: list[Kind], extra: dict[str, list[str | tuple[str, dict
 
 
 KINDS = build_kinds()
-SKIPPED_PHRASINGS = add_phrasings(KINDS, EXTRA)
+SKIPPED_PHRASINGS = add_phrasings(KINDS, EXTRA) + add_phrasings(KINDS, VOCABULARY)
 HELDOUT_KINDS = [
     "set_volume",
     "check_flight_status",
@@ -2234,6 +2267,29 @@ HELDOUT_KINDS = [
 KIND_BY_NAME = {k.name: k for k in KINDS}
 TRAIN_KINDS = [k for k in KINDS if k.name not in HELDOUT_KINDS]
 TEST_KINDS = [k for k in KINDS if k.name in HELDOUT_KINDS]
+
+
+def blind_kinds(kinds: list[Kind], blind: dict[str, list[str | tuple[str, dict]]]) -> list[Kind]:
+    """Copies of ``kinds`` whose held-out templates are the ``blind`` ones, keeping only
+    those that are not near copies of any of the kind's own templates (trained or held out);
+    kinds left with none are dropped."""
+    out = []
+    for k in kinds:
+        own = [t for t, _ in k.templates]
+        kept = [
+            (t, {}) if isinstance(t, str) else t
+            for t in blind.get(k.name, [])
+            if not too_close(t if isinstance(t, str) else t[0], own)
+        ]
+        if kept:
+            b = copy.copy(k)
+            b.templates = k.train_templates() + kept
+            b.held = len(kept)
+            out.append(b)
+    return out
+
+
+BLIND_KINDS = blind_kinds(TRAIN_KINDS, BLIND)
 
 # Tools a "no match" example must not offer because they could plausibly serve the request.
 RELATED = {
@@ -2403,6 +2459,13 @@ CHITCHAT = [
     "bye",
 ]
 N_CHITCHAT_TRAIN = 24
+# Training-only small talk (training/phrasings.py), minus near copies of the held-out lines.
+CHITCHAT_TRAIN = CHITCHAT[:N_CHITCHAT_TRAIN] + [
+    c
+    for c in dict.fromkeys(CHITCHAT_EXTRA)
+    if c.lower() not in {x.lower() for x in CHITCHAT}
+    and not too_close(c.lower(), CHITCHAT[N_CHITCHAT_TRAIN:])
+]
 SHIPPED_ORDER = list(SHIPPED)
 
 
@@ -2505,6 +2568,9 @@ def make_group(
     examples with the same tool list into one sequence).  ``augment`` paraphrases templates
     (:func:`vary_template`) and makes up a quarter of the copied values."""
     fresh = 0.25 if augment else 0.0
+    chitchat = CHITCHAT[N_CHITCHAT_TRAIN:] if use_test_templates else CHITCHAT[:N_CHITCHAT_TRAIN]
+    if augment and not use_test_templates:
+        chitchat = CHITCHAT_TRAIN
 
     def templ(k: Kind) -> tuple[str, dict]:
         ts = k.test_templates() if use_test_templates else k.train_templates()
@@ -2527,10 +2593,7 @@ def make_group(
     for _ in range(size):
         r = rng.random()
         if r < 0.04 and can_abstain:
-            pool = (
-                CHITCHAT[N_CHITCHAT_TRAIN:] if use_test_templates else CHITCHAT[:N_CHITCHAT_TRAIN]
-            )
-            out.append({"query": decorate(rng.choice(pool)), "tools": tools, "answers": []})
+            out.append({"query": decorate(rng.choice(chitchat)), "tools": tools, "answers": []})
         elif r < 0.14 and can_abstain:
             k = rng.choice(absent)
             q, _ = k.render(rng, templ(k), fresh)
@@ -2579,7 +2642,7 @@ def generate_split(
     """Deterministic for (split, n, seed, group_size, augment).  ``train`` comes in groups of
     ``group_size`` (min, max) consecutive examples sharing one tool list (``grouped``),
     paraphrased when ``augment``; the other splits have one list each and no paraphrases."""
-    offsets = {"train": 0, "valid": 1, "test_phrasing": 2, "test_tools": 3}
+    offsets = {"train": 0, "valid": 1, "test_phrasing": 2, "test_tools": 3, "test_blind": 4}
     rng = random.Random(seed * 1000 + offsets[split])
     out: list[dict] = []
     seen: set[str] = set()
@@ -2597,6 +2660,8 @@ def generate_split(
             ex = make_example(rng, TRAIN_KINDS, TRAIN_KINDS, use_test_templates=False)
         elif split == "test_phrasing":
             ex = make_example(rng, TRAIN_KINDS, TRAIN_KINDS, use_test_templates=True)
+        elif split == "test_blind":
+            ex = make_example(rng, BLIND_KINDS, TRAIN_KINDS, use_test_templates=True)
         else:
             ex = make_example(
                 rng, TEST_KINDS, TRAIN_KINDS, use_test_templates=False, chitchat=False
@@ -2609,7 +2674,13 @@ def generate_split(
     return out
 
 
-DEFAULT_SIZES = {"train": 60000, "valid": 400, "test_phrasing": 400, "test_tools": 300}
+DEFAULT_SIZES = {
+    "train": 60000,
+    "valid": 400,
+    "test_phrasing": 400,
+    "test_tools": 300,
+    "test_blind": 400,
+}
 
 
 def write_splits(
@@ -2624,7 +2695,7 @@ def write_splits(
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     paths = {}
     train_queries: set[str] = set()
-    for split in ("train", "valid", "test_phrasing", "test_tools"):
+    for split in DEFAULT_SIZES:
         exs = generate_split(
             split,
             sizes[split] + (sizes[split] // 4 if split != "train" else 0),
