@@ -224,9 +224,9 @@ def test_added_phrasings_keep_held_out_templates_unseen():
         assert not any(D.too_close(t, held) for t in kept), k.name
         for t in k.train_templates():
             for _ in range(20):
-                text, fixed = D.vary_template(rng, t)
+                text, fixed = D.vary_template(rng, t, held)
                 assert fixed == t[1]
-                assert text not in held
+                assert text == t[0] or not D.too_close(text, held), (text, held)
                 assert re.findall(r"\{\w+\}", text) == re.findall(r"\{\w+\}", t[0])
     assert D.too_close("say {txt} in {lang} for me", ["say {txt} in {lang}"])
     assert not D.too_close("render {txt} in {lang}", ["{lang} translation of {txt}"])

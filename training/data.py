@@ -2358,8 +2358,22 @@ SYNONYMS: list[tuple[str, list[str]]] = [
     (r"\bwhat's\b", ["what is", "whats"]),
     (r"\btell me\b", ["let me know", "give me"]),
     (r"\bshow me\b", ["give me", "pull up", "display"]),
-    (r"\bturn on\b", ["switch on"]),
-    (r"\bturn off\b", ["switch off", "shut off"]),
+    # Everyday synonyms shared by many tools, so a verb learnt with one tool carries over.
+    (r"\bturn on\b", ["switch on", "enable", "activate", "put on"]),
+    (r"\bturn off\b", ["switch off", "shut off", "disable", "deactivate", "kill"]),
+    (r"\bswitch on\b", ["turn on", "enable", "activate"]),
+    (r"\bswitch off\b", ["turn off", "disable", "deactivate", "shut off"]),
+    (r"\benable\b", ["turn on", "switch on", "activate"]),
+    (r"\bdisable\b", ["turn off", "switch off", "deactivate"]),
+    (r"\block (the|my)\b", [r"secure \1", r"bolt \1", r"lock up \1"]),
+    (r"\bunlock (the|my)\b", [r"unbolt \1", r"unlatch \1"]),
+    (r"\bphoto\b", ["picture", "pic", "snapshot", "shot"]),
+    (r"\bpicture\b", ["photo", "pic"]),
+    (r"\bprevious\b", ["last", "prior"]),
+    (r"\bsong\b", ["track", "tune"]),
+    (r"\btrack\b", ["song"]),
+    (r"\bcab\b", ["taxi", "ride"]),
+    (r"\bbuy\b", ["get", "pick up"]),
     (r"\bstart\b", ["begin", "kick off"]),
     (r"\bfind\b", ["look for", "search for"]),
     (r"\bdelete\b", ["remove", "erase"]),
@@ -2375,7 +2389,7 @@ FILLERS = ["just", "quickly", "actually", "um", "like", "maybe", "now", "also", 
 def _vary_words(rng: random.Random, text: str) -> str:
     for pattern, alternatives in SYNONYMS:
         if rng.random() < 0.5:
-            text = re.sub(pattern, lambda _m, alt=alternatives: rng.choice(alt), text)
+            text = re.sub(pattern, lambda m, alt=alternatives: m.expand(rng.choice(alt)), text)
     if rng.random() < 0.12:  # telegraphic: no articles
         text = re.sub(r"\b(the|a|an) ", "", text)
     if rng.random() < 0.05:  # one typo: two neighbouring letters swapped
@@ -2387,9 +2401,20 @@ def _vary_words(rng: random.Random, text: str) -> str:
     return text
 
 
-def vary_template(rng: random.Random, template: tuple[str, dict]) -> tuple[str, dict]:
+def vary_template(
+    rng: random.Random, template: tuple[str, dict], avoid: list[str] | None = None
+) -> tuple[str, dict]:
     """Training-time paraphrase of a template: synonyms, dropped articles, a filler word, a
-    typo; slot placeholders and the fixed arguments stay as they are."""
+    typo; slot placeholders and the fixed arguments stay as they are.  A paraphrase that
+    comes near one of ``avoid`` (the kind's held-out templates) is not used."""
+    for _ in range(3):
+        varied = _vary_template(rng, template)
+        if not avoid or not too_close(varied[0], avoid):
+            return varied
+    return template
+
+
+def _vary_template(rng: random.Random, template: tuple[str, dict]) -> tuple[str, dict]:
     text, fixed = template
     parts = re.split(r"(\{\w+\})", text)
     parts = [p if i % 2 else _vary_words(rng, p) for i, p in enumerate(parts)]
@@ -2575,7 +2600,9 @@ def make_group(
     def templ(k: Kind) -> tuple[str, dict]:
         ts = k.test_templates() if use_test_templates else k.train_templates()
         t = rng.choice(ts or k.templates)
-        return vary_template(rng, t) if augment else t
+        if not augment:
+            return t
+        return vary_template(rng, t, [h for h, _ in k.test_templates()])
 
     def decorate(q: str) -> str:
         return _decorate(rng, q, augment)
