@@ -2485,11 +2485,11 @@ CHITCHAT = [
 ]
 N_CHITCHAT_TRAIN = 24
 # Training-only small talk (training/phrasings.py), minus near copies of the held-out lines.
+_KNOWN_CHITCHAT = {c.lower() for c in CHITCHAT}
 CHITCHAT_TRAIN = CHITCHAT[:N_CHITCHAT_TRAIN] + [
     c
     for c in dict.fromkeys(CHITCHAT_EXTRA)
-    if c.lower() not in {x.lower() for x in CHITCHAT}
-    and not too_close(c.lower(), CHITCHAT[N_CHITCHAT_TRAIN:])
+    if c.lower() not in _KNOWN_CHITCHAT and not too_close(c.lower(), CHITCHAT[N_CHITCHAT_TRAIN:])
 ]
 SHIPPED_ORDER = list(SHIPPED)
 
@@ -2593,9 +2593,10 @@ def make_group(
     examples with the same tool list into one sequence).  ``augment`` paraphrases templates
     (:func:`vary_template`) and makes up a quarter of the copied values."""
     fresh = 0.25 if augment else 0.0
-    chitchat = CHITCHAT[N_CHITCHAT_TRAIN:] if use_test_templates else CHITCHAT[:N_CHITCHAT_TRAIN]
-    if augment and not use_test_templates:
-        chitchat = CHITCHAT_TRAIN
+    if use_test_templates:
+        chitchat = CHITCHAT[N_CHITCHAT_TRAIN:]
+    else:
+        chitchat = CHITCHAT_TRAIN if augment else CHITCHAT[:N_CHITCHAT_TRAIN]
 
     def templ(k: Kind) -> tuple[str, dict]:
         ts = k.test_templates() if use_test_templates else k.train_templates()
