@@ -970,6 +970,11 @@ def obj(props: dict, required: list[str]) -> dict:
     return {"type": "object", "properties": props, "required": required}
 
 
+def as_template(t: str | tuple[str, dict]) -> tuple[str, dict]:
+    """A template as (text, fixed arguments); a bare string fixes none."""
+    return (t, {}) if isinstance(t, str) else t
+
+
 class Kind:
     def __init__(
         self,
@@ -984,7 +989,7 @@ class Kind:
         self.name = name
         self.tool = {"name": name, "description": description, "parameters": parameters}
         self.slots = slots
-        self.templates = [(t, {}) if isinstance(t, str) else t for t in templates]
+        self.templates = [as_template(t) for t in templates]
         self.held = held
         self.group = group or name
 
@@ -1009,8 +1014,11 @@ class Kind:
                 surface, a = slot.fresh(rng)
             else:
                 surface, a = slot(rng)
-                copies_digits = any(isinstance(v, str) and re.search(r"\d", v) for v in a.values())
-                if fresh and not copies_digits and rng.random() < fresh * 0.8:
+                if (
+                    fresh
+                    and not any(isinstance(v, str) and re.search(r"\d", v) for v in a.values())
+                    and rng.random() < fresh * 0.8
+                ):  # spelling out a number copied into a string would change the answer
                     surface = spell_numbers(surface)
             args.update(a)
             return surface
@@ -2245,7 +2253,7 @@ def add_phrasings(kinds: list[Kind], extra: dict[str, list[str | tuple[str, dict
         known = {t for t, _ in k.templates}
         keep = []
         for t in templates:
-            text, fixed = (t, {}) if isinstance(t, str) else t
+            text, fixed = as_template(t)
             if text in known or too_close(text, held_texts):
                 skipped += 1
                 continue
@@ -2276,11 +2284,8 @@ def blind_kinds(kinds: list[Kind], blind: dict[str, list[str | tuple[str, dict]]
     out = []
     for k in kinds:
         own = [t for t, _ in k.templates]
-        kept = [
-            (t, {}) if isinstance(t, str) else t
-            for t in blind.get(k.name, [])
-            if not too_close(t if isinstance(t, str) else t[0], own)
-        ]
+        written = [as_template(t) for t in blind.get(k.name, [])]
+        kept = [t for t in written if not too_close(t[0], own)]
         if kept:
             b = copy.copy(k)
             b.templates = k.train_templates() + kept
