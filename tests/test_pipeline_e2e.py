@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -161,6 +162,42 @@ def test_openai_shaped_tools_and_tools_file_and_stdout(run_cli, tmp_path, test_m
     assert sorted(r["id"] for r in results) == [1, 2]
     assert all(r["status"] == "ok" for r in results)
     assert b"\r" not in completed.stderr  # no progress output when not on a terminal
+
+
+def test_no_model_option_runs_the_shipped_trained_model(tmp_path):
+    """Without --model the pipeline loads workers/models/needle-tools.gguf, which answers
+    easy requests right (the generated test model would not)."""
+    shipped = PROJECT_ROOT / "workers" / "models" / "needle-tools.gguf"
+    assert shipped.is_file(), "the trained model ships with the package"
+    tools = sample_tools()
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "timer", "query": "Set a timer for 5 minutes", "tools": tools},
+            {"id": "lights", "query": "Turn off the kitchen lights", "tools": tools},
+        ],
+    )
+    output = tmp_path / "out.jsonl"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline", str(source), "-o", str(output), "--workers", "1"],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "model needle-tools;" in completed.stderr
+    results = {r["id"]: r for r in read_jsonl(output)}
+    assert sorted(results) == ["lights", "timer"]
+    for result in results.values():
+        assert result["status"] == "ok" and result["error"] is None, result
+        assert result["model"] == "needle-tools", result
+    assert [c["name"] for c in results["timer"]["calls"]] == ["set_timer"]
+    assert [c["name"] for c in results["lights"]["calls"]] == ["control_lights"]
+    meta = orjson.loads((tmp_path / "out.jsonl.meta.json").read_bytes())
+    assert meta["fingerprint"]["model_sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
 
 
 def test_default_output_location_and_chat_prompt_format(test_model, tmp_path):

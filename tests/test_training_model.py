@@ -2,19 +2,23 @@
 
 Checks that llama.cpp's tokenizer gives the training tokenizer's ids, that llama.cpp's
 logits match PyTorch's (rope / tensor layout), GGUF round trips, fine-tuning from a GGUF,
-and that the pipeline runs the exported model.
+that the pipeline runs the exported model, and the ``pipeline train`` and ``pipeline eval``
+commands, run as subprocesses.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli_env
+from jsonschema import Draft202012Validator
 
 torch = pytest.importorskip("torch", reason="training needs torch (pip install '.[train]')")
 pytest.importorskip("tokenizers", reason="training needs tokenizers (pip install '.[train]')")
@@ -116,9 +120,31 @@ def test_quantised_exports_load(tiny, tmp_path):
         assert tok2.tokens() == tok.tokens()
         with torch.no_grad():
             assert (m2(ids) - ref).abs().max() < 0.05
-        llm = _llm(p, logits_all=True)
-        llm.eval(ids[0].tolist())
-        assert np.abs(np.array(llm.scores[: ids.shape[1]]) - ref[0].numpy()).max() < 0.1
+        scores = _llama_cpp_logits(p, ids[0].tolist(), tmp_path / f"scores-{q}.npy")
+        assert np.abs(scores - ref[0].numpy()).max() < 0.1
+
+
+LOGITS_SCRIPT = """
+import json, sys
+import llama_cpp, numpy as np
+path, ids, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+llm = llama_cpp.Llama(path, n_ctx=2048, n_threads=1, verbose=False, logits_all=True)
+llm.eval(ids)
+np.save(out, np.array(llm.scores[: len(ids)]))
+"""
+
+
+def _llama_cpp_logits(path: Path, ids: list[int], out: Path) -> np.ndarray:
+    """llama.cpp's logits for ``ids``, computed in a child process so that a crash in
+    llama.cpp fails this test instead of killing the test session."""
+    p = subprocess.run(
+        [sys.executable, "-c", LOGITS_SCRIPT, str(path), json.dumps(ids), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, f"llama.cpp failed on {path.name} (exit {p.returncode})"
+    return np.load(out)
 
 
 def test_packed_sequences_equal_separate(tiny):
@@ -159,73 +185,329 @@ def test_encoding_in_chunks_shares_prefixes(tiny):
     assert all(all(p is ps[0] for p in ps) for ps in shared)
 
 
-def test_finetune_from_gguf(tiny, tmp_path):
-    args = TrainArgs(
-        data=str(tiny["dir"] / "train.jsonl"),
-        out=str(tmp_path / "ft.gguf"),
-        init=str(tiny["gguf"]),
-        steps=2,
-        lr=1e-3,
-        warmup=1,
-        eval_every=0,
-        batch_tokens=2048,
-        threads=1,
-        qtype="f16",
+# Tools whose whole schema every answer grammar enforces (llama.cpp's schema converter, which
+# ignores numeric bounds, as well as the pipeline's): enums, booleans, a bounded array of enums
+# and a bounded string, so every finished answer must validate. The longest answer the grammar
+# allows is 4 calls of under 120 bytes each (a string character is at most 6 bytes, as
+# \uXXXX), and every token the grammar accepts is at least one byte: an answer cannot be
+# cut off by GRAMMAR_MAX_TOKENS.
+GRAMMAR_TOOLS = [
+    {
+        "name": "set_mode",
+        "description": "Set the heating mode.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "mode": {"type": "string", "enum": ["eco", "comfort", "off"]},
+                "boost": {"type": "boolean"},
+            },
+            "required": ["mode"],
+        },
+    },
+    {
+        "name": "set_fan",
+        "description": "Set the fan level, on some days.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "level": {"type": "integer", "enum": list(range(11))},
+                "days": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": ["mon", "tue", "wed"]},
+                    "maxItems": 2,
+                },
+            },
+            "required": ["level"],
+        },
+    },
+    {
+        "name": "add_tag",
+        "description": "Tag the room.",
+        "parameters": {
+            "type": "object",
+            "properties": {"tag": {"type": "string", "maxLength": 8}},
+            "required": ["tag"],
+        },
+    },
+]
+GRAMMAR_QUERIES = ["turn the heating to eco", "fan to level 3 on monday", "tag this room office"]
+GRAMMAR_MAX_TOKENS = 600
+MAX_CALLS = 4  # the pipeline's (and DirectDecoder's) default --max-calls
+# jsonschema's messages for numeric bounds, which llama.cpp's schema converter does not enforce
+NUMERIC_BOUND = re.compile(
+    r"arguments at \S+: .+ is (less|greater) than (or equal to )?the (minimum|maximum) of "
+)
+
+
+def _assert_valid_calls(calls: object, tools: list[dict]) -> None:
+    """A list of at most MAX_CALLS ``{name, arguments}`` calls of declared tools, each
+    valid against its tool's parameter schema."""
+    by_name = {t["name"]: t for t in tools}
+    assert isinstance(calls, list) and len(calls) <= MAX_CALLS, calls
+    for call in calls:
+        assert isinstance(call, dict) and set(call) == {"name", "arguments"}, call
+        assert call["name"] in by_name, call
+        Draft202012Validator(by_name[call["name"]]["parameters"]).validate(call["arguments"])
+
+
+def _pipeline(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m pipeline ARGS`` as a real subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
-    args.log = lambda *a: None
-    res = train(args)
-    m1, t1 = load_gguf(tiny["gguf"])
-    m2, t2 = load_gguf(res["path"])
-    assert t1.tokens() == t2.tokens() and m1.c == m2.c
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def _state(path: str | Path) -> tuple[dict[str, torch.Tensor], list[str], object]:
+    model, tok = load_gguf(path)
+    return model.state_dict(), tok.tokens(), model.c
+
+
+def _assert_all_tensors_changed(init: dict, tuned: dict, lr: float) -> None:
+    assert init.keys() == tuned.keys()
+    for name, before in init.items():
+        change = (tuned[name] - before).abs().max().item()
+        # Adam's first step moves every weight with a gradient by about lr
+        assert change > lr / 4, f"{name} moved by only {change:g}"
+
+
+def test_finetune_from_gguf(tiny, tmp_path):
+    """Fine-tuning starts from the --init weights and tokenizer, and then changes the weights.
+
+    (``steps=0`` is not supported, so a run with learning rate 0 stands for step 0: AdamW then
+    leaves every weight exactly as loaded, and the f32 export keeps them bit for bit.)"""
+    init_sd, init_tokens, init_config = _state(tiny["gguf"])
+
+    def finetune(lr: float, name: str) -> dict:
+        args = TrainArgs(
+            data=str(tiny["dir"] / "train.jsonl"),
+            out=str(tmp_path / name),
+            init=str(tiny["gguf"]),
+            steps=2,
+            lr=lr,
+            warmup=1,
+            eval_every=0,
+            batch_tokens=2048,
+            threads=1,
+            qtype="f32",
+        )
+        args.log = lambda *a: None
+        res = train(args)
+        assert res["steps"] == 2
+        return res
+
+    still_sd, still_tokens, still_config = _state(finetune(0.0, "lr0.gguf")["path"])
+    assert still_tokens == init_tokens and still_config == init_config
+    assert still_sd.keys() == init_sd.keys()
+    for name, weight in init_sd.items():
+        assert torch.equal(still_sd[name], weight), f"{name} is not the --init weight"
+
+    tuned_sd, tuned_tokens, tuned_config = _state(finetune(1e-3, "ft.gguf")["path"])
+    assert tuned_tokens == init_tokens and tuned_config == init_config
+    _assert_all_tensors_changed(init_sd, tuned_sd, 1e-3)
 
 
 def test_grammar_decoding_direct(tiny):
+    """Grammar-constrained decoding of the (untrained) tiny model gives a JSON list of calls
+    of declared tools, valid against their schemas, for each tool alone and for all."""
     from training.evaluate import DirectDecoder
 
     dec = DirectDecoder(tiny["gguf"], threads=1)
-    e = tiny["examples"][0]
-    try:
-        calls = dec.decode(e["tools"], e["query"], max_tokens=400)
-    except ValueError:  # an untrained model may ramble until max_tokens
-        return
-    assert isinstance(calls, list)
-    names = {t["name"] for t in e["tools"]}
-    assert all(c["name"] in names for c in calls)
+    tool_lists = [[t] for t in GRAMMAR_TOOLS] + [GRAMMAR_TOOLS]
+    called = set()
+    for tools in tool_lists:
+        for query in GRAMMAR_QUERIES:
+            calls = dec.decode(tools, query, max_tokens=GRAMMAR_MAX_TOKENS)
+            _assert_valid_calls(calls, tools)
+            called |= {c["name"] for c in calls}
+    assert called, "the model never made a call: nothing was checked"
 
 
 def test_pipeline_runs_exported_model(tiny, tmp_path):
-    pytest.importorskip("pipeline.cli", reason="pipeline CLI not available")
-    reqs = tmp_path / "reqs.jsonl"
+    """The pipeline runs an exported model end to end. On tools whose schema the grammar
+    enforces whole, every answer of even an untrained model is ``ok``; on the generated tools
+    the only errors it can make are numeric bounds (where the grammar does not express them)
+    and answers cut off at --max-tokens."""
     exs = tiny["examples"][:3]
-    reqs.write_text(
-        "".join(
-            json.dumps({"id": i, "query": e["query"], "tools": e["tools"]}) + "\n"
-            for i, e in enumerate(exs, 1)
-        ),
-        encoding="utf-8",
-    )
+    rows = [{"id": i, "query": e["query"], "tools": e["tools"]} for i, e in enumerate(exs, 1)]
+    rows += [
+        {"id": len(exs) + i, "query": q, "tools": GRAMMAR_TOOLS}
+        for i, q in enumerate(GRAMMAR_QUERIES[:2], 1)
+    ]
+    reqs = _write_jsonl(tmp_path / "reqs.jsonl", rows)
     out = tmp_path / "out.jsonl"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            str(reqs),
-            "-o",
-            str(out),
-            "--overwrite",
-            "--model",
-            str(tiny["gguf"]),
-            "--workers",
-            "1",
-            "-q",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    p = _pipeline(
+        str(reqs), "-o", str(out), "--model", str(tiny["gguf"]), "--workers", "1",
+        "--max-tokens", str(GRAMMAR_MAX_TOKENS),
+    )  # fmt: skip
     assert out.exists(), p.stderr[-2000:]
-    rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert sorted(r["id"] for r in rows) == [1, 2, 3]
-    assert all(r["status"] in ("ok", "error") for r in rows)
+    results = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert sorted(results) == [r["id"] for r in rows]
+    _, tok = load_gguf(tiny["gguf"])
+    n_ok = 0
+    for row in rows:
+        r = results[row["id"]]
+        # the exported model's own tokenizer read the prompt
+        prompt = D.format_prompt(row["tools"], row["query"])
+        assert r["usage"]["prompt_tokens"] == 1 + len(tok.encode(prompt)), r
+        assert r["model"] == "needle-tools", r
+        if row["tools"] is GRAMMAR_TOOLS:
+            assert r["status"] == "ok", r
+        if r["status"] == "ok":
+            n_ok += 1
+            assert r["error"] is None
+            _assert_valid_calls(r["calls"], row["tools"])
+        else:
+            assert r["status"] == "error" and r["calls"] == [], r
+            err = r["error"]
+            if err["type"] == "truncated":
+                assert r["usage"]["completion_tokens"] == GRAMMAR_MAX_TOKENS, r
+                assert err["message"] == (
+                    f"the answer did not finish within {GRAMMAR_MAX_TOKENS} tokens"
+                )
+            else:
+                assert err["type"] == "invalid_arguments", r
+                assert NUMERIC_BOUND.search(err["message"]), r
+    assert p.returncode == (0 if n_ok == len(rows) else 1), p.stderr[-2000:]
+    assert f"{len(rows)} requests: {n_ok} ok, {len(rows) - n_ok} errors" in p.stderr
+
+
+TINY_CONFIG = [
+    *("--dim", "32", "--layers", "2", "--heads", "2", "--ffn", "64", "--vocab", "600"),
+    *("--max-len", "2048", "--batch-tokens", "2048", "--threads", "1", "--eval-every", "0"),
+]
+
+
+def test_train_command_from_scratch(tiny, tmp_path):
+    out = tmp_path / "scratch.gguf"
+    data = tiny["dir"] / "train.jsonl"
+    p = _pipeline(
+        "train", str(data), "--out", str(out), "--from-scratch", "--steps", "2",
+        "--quant", "f32", *TINY_CONFIG,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    n_valid = max(1, len(tiny["examples"]) // 10)
+    assert f"data: {len(tiny['examples']) - n_valid} train / {n_valid} valid" in p.stdout
+    assert "from scratch:" in p.stdout and "fine-tuning" not in p.stdout
+    assert re.search(r"^final valid answer loss \d+\.\d+ .* after 2 steps$", p.stdout, re.M)
+    assert f"wrote {out} " in p.stdout
+    model, tok = load_gguf(out)
+    c = model.c
+    assert (c.dim, c.n_layers, c.n_heads, c.ffn_dim) == (32, 2, 2, 64)
+    assert c.vocab_size == tok.vocab_size <= 600
+    e = tiny["examples"][0]
+    text = D.format_prompt(e["tools"], e["query"])
+    llm = _llm(out, vocab_only=True)
+    assert llm.tokenize(text.encode(), add_bos=True, special=False) == [
+        tok.bos_id,
+        *tok.encode(text),
+    ]
+
+
+def test_train_command_fine_tunes_from_init(tiny, tmp_path):
+    out = tmp_path / "ft.gguf"
+    data = tiny["dir"] / "train.jsonl"
+    p = _pipeline(
+        "train", str(data), "--out", str(out), "--init", str(tiny["gguf"]), "--steps", "2",
+        "--lr", "1e-3", "--warmup", "1", "--quant", "f32", "--threads", "1",
+        "--eval-every", "0", "--batch-tokens", "2048",
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"fine-tuning from {tiny['gguf']} " in p.stdout and "from scratch" not in p.stdout
+    assert re.search(r"^final valid answer loss .* after 2 steps$", p.stdout, re.M)
+    init_sd, init_tokens, init_config = _state(tiny["gguf"])
+    tuned_sd, tuned_tokens, tuned_config = _state(out)
+    assert tuned_tokens == init_tokens and tuned_config == init_config
+    _assert_all_tensors_changed(init_sd, tuned_sd, 1e-3)
+
+    missing = _pipeline("train", str(data), "--out", str(out), "--init", str(tmp_path / "no.gguf"))
+    assert missing.returncode == 2
+    assert f"--init {tmp_path / 'no.gguf'}: no such file" in missing.stderr
+
+
+def _canonical_calls(calls: list) -> list[str]:
+    """Calls as order-free JSON strings, numbers with an integer value as integers."""
+
+    def number(text: str) -> int | float:
+        value = float(text)
+        return int(value) if value.is_integer() else value
+
+    return sorted(
+        json.dumps(json.loads(json.dumps(c), parse_float=number), sort_keys=True) for c in calls
+    )
+
+
+def _eval_data(tiny, tmp_path) -> tuple[Path, list[dict]]:
+    """A few generated examples, and one whose expected answer no model can give."""
+    exs = [dict(e) for e in tiny["examples"][:4]]
+    exs.append({**exs[1], "answers": [{"name": "no_such_tool", "arguments": {}}]})
+    return _write_jsonl(tmp_path / "labelled.jsonl", exs), exs
+
+
+def _expected_scores(exs: list[dict], results_path: Path) -> tuple[int, dict[str, list[int]]]:
+    """(correct, {tool: [n, correct]}) counted from the results file."""
+    results = {str(r["id"]): r for r in map(json.loads, results_path.read_text().splitlines())}
+    correct, per_tool = 0, {}
+    for i, e in enumerate(exs, 1):
+        r = results[str(i)]
+        ok = r["status"] == "ok" and _canonical_calls(r["calls"]) == _canonical_calls(e["answers"])
+        correct += ok
+        for name in sorted({a["name"] for a in e["answers"]}) or ["(no call)"]:
+            counts = per_tool.setdefault(name, [0, 0])
+            counts[0] += 1
+            counts[1] += ok
+    return correct, per_tool
+
+
+def test_eval_command_prints_the_report(tiny, tmp_path):
+    """``pipeline eval`` prints one line per tool and ``overall``, counting every line, and
+    the failures."""
+    data, exs = _eval_data(tiny, tmp_path)
+    results = tmp_path / "results.jsonl"
+    p = _pipeline(
+        "eval", str(data), "--model", str(tiny["gguf"]), "--workers", "1",
+        "--results", str(results),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    correct, per_tool = _expected_scores(exs, results)
+    lines = p.stdout.splitlines()
+    assert lines[0] == f"exact match on {data}:"
+    report = {}
+    for line in lines[1 : 2 + len(per_tool)]:
+        m = re.fullmatch(r"  (.+?) +(\d+)/(\d+) +(\d+\.\d)%", line)
+        assert m, line
+        report[m[1]] = [int(m[3]), int(m[2])]
+    assert report.pop("overall") == [len(exs), correct]
+    assert report == per_tool
+    fails = [line for line in lines if line.startswith("  FAIL ")]
+    assert len(fails) == len(exs) - correct
+    assert f"  FAIL {len(exs)}: {exs[-1]['query']!r}" in fails  # the impossible answer
+
+
+def test_eval_command_json(tiny, tmp_path):
+    """``pipeline eval --json`` with the shipped model: the scores as JSON."""
+    data, exs = _eval_data(tiny, tmp_path)
+    results = tmp_path / "results.jsonl"
+    shipped = ROOT / "workers" / "models" / "needle-tools.gguf"
+    p = _pipeline(
+        "eval", str(data), "--model", str(shipped), "--workers", "1", "--json",
+        "--results", str(results),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    s = json.loads(p.stdout)
+    correct, per_tool = _expected_scores(exs, results)
+    assert (s["n"], s["correct"]) == (len(exs), correct)
+    assert 0 < correct < len(exs)  # the trained model gets some right; none gets the last
+    assert s["accuracy"] == pytest.approx(correct / len(exs))
+    assert {k: [v["n"], v["correct"]] for k, v in s["per_tool"].items()} == per_tool
+    assert "failures" not in s
