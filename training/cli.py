@@ -55,6 +55,11 @@ def train_main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="also keep each --eval-every export as OUT.stepN.gguf",
+    )
     ap.add_argument("--quant", choices=["f32", "f16", "q8_0"], default="f16")
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--layers", type=int, default=6)
@@ -90,6 +95,7 @@ def train_main(argv: list[str] | None = None) -> int:
         seed=a.seed,
         threads=a.threads,
         eval_every=a.eval_every,
+        keep_checkpoints=a.keep_checkpoints,
         qtype=a.quant,
         dim=a.dim,
         n_layers=a.layers,
@@ -114,7 +120,11 @@ def eval_main(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("train", "eval"):
-        print("usage: python -m training {train,eval} ...", file=sys.stderr)
+    if not argv or argv[0] not in ("train", "eval", "reproduce"):
+        print("usage: python -m training {train,eval,reproduce} ...", file=sys.stderr)
         return 2
+    if argv[0] == "reproduce":
+        from .reproduce import reproduce_main
+
+        return reproduce_main(argv[1:])
     return (train_main if argv[0] == "train" else eval_main)(argv[1:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ class TrainArgs:
     bf16: bool = True
     vocab_size: int = 4096
     qtype: str = "f16"
+    keep_checkpoints: bool = False  # also keep each eval's export as OUT.stepN.gguf
     dim: int = 256
     n_layers: int = 6
     n_heads: int = 8
@@ -318,7 +320,9 @@ def train(a: TrainArgs) -> dict:
         if a.eval_every and step % a.eval_every == 0:
             vl, vacc = evaluate(model, vitems[:200], tok.pad_id, bf16=a.bf16, max_len=a.max_len)
             log(f"step {step} valid answer loss {vl:.4f} exact-token-seq {vacc:.1%}")
-            export_gguf(model, tok, a.out, qtype=a.qtype)
+            path = export_gguf(model, tok, a.out, qtype=a.qtype)
+            if a.keep_checkpoints:
+                shutil.copyfile(path, Path(path).with_suffix(f".step{step}.gguf"))
             best = (vl, vacc)
     vl, vacc = evaluate(model, vitems, tok.pad_id, bf16=a.bf16, max_len=a.max_len)
     log(f"final valid answer loss {vl:.4f} exact-token-seq {vacc:.1%} after {step} steps")

@@ -1,0 +1,142 @@
+"""The schema-varied training data (training/schemas.py): valid, copied, unseen where it must be."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from training import schemas as S
+from training.data import HELDOUT_KINDS, KIND_BY_NAME, TRAIN_KINDS
+
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict]:
+    return S.generate(N, seed=3)
+
+
+def by_source(seed: int, source: str, n: int = 400) -> list[dict]:
+    return S.generate(n, seed=seed, mix={source: 1.0})
+
+
+def test_deterministic():
+    a = S.generate(300, seed=5)
+    b = S.generate(300, seed=5)
+    assert json.dumps(a) == json.dumps(b)
+    assert json.dumps(a) != json.dumps(S.generate(300, seed=6))
+
+
+def test_answers_validate_against_their_tools(examples):
+    assert len(examples) == N
+    for ex in examples:
+        tools = {t["name"]: t for t in ex["tools"]}
+        assert len(tools) == len(ex["tools"]), "tool names are unique in a list"
+        for call in ex["answers"]:
+            tool = tools[call["name"]]
+            Draft202012Validator(tool["parameters"]).validate(call["arguments"])
+            required = tool["parameters"].get("required", [])
+            assert set(required) <= set(call["arguments"])
+            keys = list(call["arguments"])
+            props = list(tool["parameters"]["properties"])
+            order = [k for k in props if k in required] + [k for k in props if k not in required]
+            assert keys == [k for k in order if k in call["arguments"]], "required keys first"
+
+
+def test_generated_string_values_are_copied_from_the_query():
+    """Strings are copied, except dates (said in words, answered ISO), times and enums."""
+    checked = 0
+    for ex in by_source(1, "generated", 1500):
+        for call in ex["answers"]:
+            schema = next(t for t in ex["tools"] if t["name"] == call["name"])["parameters"]
+            for key, value in call["arguments"].items():
+                prop = schema["properties"][key]
+                if prop.get("type") != "string" or "enum" in prop:
+                    continue
+                if re.fullmatch(r"\d{4}-\d\d-\d\d|\d\d:\d\d", value):
+                    continue
+                assert value in ex["query"], (value, ex["query"])
+                checked += 1
+    assert checked > 500
+
+
+def test_every_kind_of_example_is_made(examples):
+    counts = {"none": 0, "one": 0, "two": 0, "masked": 0, "one_tool": 0, "camel": 0}
+    for ex in examples:
+        counts[{0: "none", 1: "one"}.get(len(ex["answers"]), "two")] += 1
+        names = [t["name"] for t in ex["tools"]]
+        counts["masked"] += any(re.fullmatch(r"[a-z]+_[a-z0-9]{2,4}\d*", n) and
+                                n.split("_")[0] in ("fn", "tool", "func", "op", "call",
+                                                    "action", "endpoint", "cmd") for n in names)
+        counts["one_tool"] += len(names) == 1
+        counts["camel"] += any(re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)+", n) for n in names)
+    for k, v in counts.items():
+        assert v > N * 0.02, (k, counts)
+
+
+def test_rewritten_kinds_convert_their_answers():
+    """A rewritten tool keeps the request, renames keys and converts units and enum cases."""
+    vocab = S.load_vocab()
+    timer = KIND_BY_NAME["set_timer"].tool
+    seen_ms = seen_minutes = 0
+    for seed in range(300):
+        rng = random.Random(seed)
+        rw = S.rewrite_tool(rng, vocab, timer, set())
+        new_key = rw.keys["duration_seconds"]
+        assert new_key, "required parameters are never dropped"
+        args = rw.answer({"duration_seconds": 90, "label": "tea"})
+        assert set(args) <= set(rw.definition["parameters"]["properties"])
+        Draft202012Validator(rw.definition["parameters"]).validate(args)
+        desc = rw.definition["parameters"]["properties"][new_key].get("description", "")
+        if "milliseconds" in desc:
+            assert args[new_key] == 90000
+            seen_ms += 1
+        elif "minutes" in desc:
+            assert args[new_key] == 1.5
+            seen_minutes += 1
+        else:
+            assert args[new_key] == 90
+    assert seen_ms and seen_minutes
+
+
+def test_names_take_many_styles():
+    assert S.styled(["get", "weather"], "camel") == "getWeather"
+    assert S.styled(["get", "weather"], "pascal") == "GetWeather"
+    assert S.styled(["get", "weather"], "kebab") == "get-weather"
+    assert S.split_words("getCurrentWeather") == ["get", "current", "weather"]
+    assert S.split_words("weather.get_now") == ["weather", "get", "now"]
+
+
+def test_held_out_tool_kinds_stay_unseen():
+    """Nothing in the vocabulary is about the six tool kinds of the test_tools split, and no
+    generated or rewritten tool carries one of their names."""
+    vocab = S.load_vocab()
+    banned = re.compile(r"volume|flight|vacuum|parcel|package|shipment|recipe|time ?zone|clock")
+    for a in vocab.actions:
+        text = " ".join([a.obj, *a.obj_names, a.verb, *(p.key + " " + p.label for p in a.params)])
+        assert not banned.search(text.lower()), text
+    trained = {k.name for k in TRAIN_KINDS}
+    for ex in S.generate(2000, seed=11):
+        for t in ex["tools"]:
+            assert t["name"] not in HELDOUT_KINDS
+        for call in ex["answers"]:
+            assert call["name"] not in HELDOUT_KINDS
+    assert not trained & set(HELDOUT_KINDS)
+
+
+def test_no_bfcl_function_name_is_generated():
+    """Generated and rewritten tools never take a BFCL function name.  The original trained
+    kinds keep their own names (a few generic ones, such as get_weather, happen to be BFCL
+    names too; see README, "BFCL")."""
+    vocab = S.load_vocab()
+    assert len(vocab.blocklist) > 1000, "the BFCL blocklist is shipped"
+    for ex in S.generate(3000, seed=13, mix={"generated": 0.7, "rewritten": 0.3}):
+        for t in ex["tools"]:
+            assert t["name"].lower() not in vocab.blocklist
+    trained = {k.name for k in TRAIN_KINDS}
+    for ex in S.generate(500, seed=13, mix={"original": 1.0}):
+        assert {t["name"] for t in ex["tools"]} <= trained
