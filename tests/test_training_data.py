@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from training import data as D
+from training import slots
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -196,7 +197,7 @@ def test_blind_split_is_reproduced_and_unseen():
     assert all(e in generated for e in stored)
     by_name = {k.name: k for k in D.TRAIN_KINDS}
     written = sum(len(v) for v in D.BLIND.values())
-    kept = sum(k.held for k in D.BLIND_KINDS)
+    kept = sum(len(k.test_templates()) for k in D.BLIND_KINDS)
     assert 0 < kept < written  # some were dropped as near copies
     for b in D.BLIND_KINDS:
         own = [t for t, _ in by_name[b.name].templates]
@@ -216,8 +217,7 @@ def test_added_phrasings_keep_held_out_templates_unseen():
     for k in D.TRAIN_KINDS:
         held = [t for t, _ in k.test_templates()]
         extra = [
-            t if isinstance(t, str) else t[0]
-            for t in D.EXTRA.get(k.name, []) + D.VOCABULARY.get(k.name, [])
+            D.as_template(t)[0] for t in D.EXTRA.get(k.name, []) + D.VOCABULARY.get(k.name, [])
         ]
         kept = {t for t, _ in k.train_templates()} & set(extra)
         assert len(k.train_templates()) >= 10, k.name
@@ -249,26 +249,26 @@ def test_made_up_values_keep_the_shape():
     values = {
         v for e in train for a in e["answers"] for k, v in a["arguments"].items() if k == "location"
     }
-    assert values - set(D.CITIES)  # made-up places occur
+    assert values - set(D.POOLS["cities"])  # made-up places occur
     plain = D.generate_split("train", 2000, seed=0, augment=False)
     assert plain != train
     assert {
         v for e in plain for a in e["answers"] for k, v in a["arguments"].items() if k == "location"
-    } <= set(D.CITIES)
+    } <= set(D.POOLS["cities"])
 
 
 def test_training_small_talk_leaves_held_out_lines_unseen():
-    held = D.CHITCHAT[D.N_CHITCHAT_TRAIN :]
+    held = D.CHITCHAT_HELD_OUT
+    base = D.CHITCHAT_PLAIN
     assert len(D.CHITCHAT_TRAIN) > 200
     assert not {c.lower() for c in D.CHITCHAT_TRAIN} & {c.lower() for c in held}
     assert not any(D.too_close(c.lower(), held) for c in D.CHITCHAT_TRAIN)
     # some written lines were dropped for being a held-out line: the filter is live
-    assert len(set(D.CHITCHAT_EXTRA)) > len(D.CHITCHAT_TRAIN) - D.N_CHITCHAT_TRAIN
+    assert D.CHITCHAT_TRAIN[: len(base)] == base
+    assert len(set(D.CHITCHAT_EXTRA)) > len(D.CHITCHAT_TRAIN) - len(base)
     train = D.generate_split("train", 3000, seed=0)
     talk = {e["query"] for e in train if not e["answers"]}
-    assert any(
-        c in q for q in talk for c in D.CHITCHAT_TRAIN[D.N_CHITCHAT_TRAIN :]
-    )  # the new lines are used
+    assert any(c in q for q in talk for c in D.CHITCHAT_TRAIN[len(base) :])  # new lines are used
 
 
 def test_numbers_are_sometimes_spelled_out_in_training():
@@ -289,3 +289,53 @@ def test_numbers_are_sometimes_spelled_out_in_training():
     assert spelled and len(spelled) < len(timers) / 2
     plain = D.generate_split("test_phrasing", 400, seed=0)
     assert not any("forty-" in e["query"] or "twenty-" in e["query"] for e in plain)
+
+
+def _load(name: str):
+    return json.loads((ROOT / "training" / "templates" / f"{name}.json").read_text("utf-8"))
+
+
+def test_held_out_sets_are_marked_in_the_data():
+    """Held-out templates, kinds and small talk are named in the data files, not taken as
+    the last entries of a list."""
+    data = _load("kinds")
+    entries = {e["name"]: e for e in data["kinds"]}
+    assert data["held_out_kinds"] == D.HELDOUT_KINDS and set(D.HELDOUT_KINDS) <= set(entries)
+    assert [k.name for k in D.TEST_KINDS] == data["held_out_kinds"]
+    for k in D.KINDS:
+        e = entries[k.name]
+        assert k.test_templates() == [D.as_template(t) for t in e["held_out"]], k.name
+        # training templates: the kind's own, then the added phrasings that were kept
+        assert k.train_templates()[: len(e["train"])] == [D.as_template(t) for t in e["train"]]
+        if k.name in D.HELDOUT_KINDS:
+            assert not e["held_out"], k.name  # the whole kind is held out (test_tools)
+        else:
+            assert e["held_out"], k.name
+    chitchat = _load("chitchat")
+    assert chitchat["train"] == D.CHITCHAT_PLAIN and chitchat["held_out"] == D.CHITCHAT_HELD_OUT
+    assert not {c.lower() for c in chitchat["train"]} & {c.lower() for c in chitchat["held_out"]}
+    blind = _load("blind")
+    for b in D.BLIND_KINDS:  # a blind kind's held-out templates are its blind.json ones
+        written = [D.as_template(t) for t in blind[b.name]]
+        assert all(t in written for t in b.test_templates()), b.name
+        assert b.train_templates() == D.KIND_BY_NAME[b.name].train_templates()
+
+
+def test_templates_use_their_kinds_slots():
+    """Every placeholder of every template (own, added, blind) names a slot of its kind, and
+    every slot names a known slot type and pool."""
+    phrasings = _load("phrasings")
+    sources = {"kinds": {e["name"]: e["train"] + e["held_out"] for e in _load("kinds")["kinds"]}}
+    sources |= {"phrasings." + p: v for p, v in phrasings.items()} | {"blind": _load("blind")}
+    for source, by_kind in sources.items():
+        for name, templates in by_kind.items():
+            k = D.KIND_BY_NAME[name]
+            for t in templates:
+                text, fixed = D.as_template(t)
+                for slot in re.findall(r"\{(\w+)\}", text):
+                    assert slot in k.slots, (source, name, text)
+                assert set(fixed) <= set(k.tool["parameters"]["properties"]), (source, text)
+    for e in _load("kinds")["kinds"]:
+        for spec in e["slots"].values():
+            assert spec["type"] in slots.SLOT_TYPES, spec
+            assert "pool" not in spec or spec["pool"] in slots.POOLS, spec
