@@ -114,7 +114,7 @@ def load_vocab(split: str = "train") -> Vocab:
     blockfile = VOCAB_DIR / "bfcl_blocklist.txt"
     blocklist = (
         frozenset(
-            x.strip().lower()
+            name_key(x.strip())
             for x in blockfile.read_text().splitlines()
             if x.strip() and not x.startswith("#")
         )
@@ -157,6 +157,12 @@ def split_words(name: str) -> list[str]:
     """``get_weather`` / ``getWeather`` / ``weather.get`` -> lower-case words."""
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     return [w.lower() for w in re.split(r"[_.\-\s]+", name) if w]
+
+
+def name_key(name: str) -> str:
+    """What two names share when they differ only in style: ``getWeather``, ``get-weather``
+    and ``Get.Weather`` are all ``get_weather``."""
+    return "_".join(split_words(name))
 
 
 def masked_name(rng: random.Random, vocab: Vocab) -> str:
@@ -382,7 +388,7 @@ def make_tool(rng: random.Random, vocab: Vocab, action: Action, taken: set[str])
             name = styled([*split_words(prefix), name], "snake") if style == "snake" else name
         if masked:
             name = masked_name(rng, vocab)
-        if name.lower() not in vocab.blocklist and name not in taken and D_TOOL_NAME.match(name):
+        if name_key(name) not in vocab.blocklist and name not in taken and D_TOOL_NAME.match(name):
             break
     else:
         name = masked_name(rng, vocab) + str(rng.randint(100, 999))
@@ -648,7 +654,7 @@ def rewrite_tool(rng: random.Random, vocab: Vocab, tool: dict[str, Any], taken: 
             name = styled(new_words, style)
         if masked:
             name = masked_name(rng, vocab)
-        if name.lower() not in vocab.blocklist and name not in taken and D_TOOL_NAME.match(name):
+        if name_key(name) not in vocab.blocklist and name not in taken and D_TOOL_NAME.match(name):
             break
     else:
         name = masked_name(rng, vocab) + str(rng.randint(100, 999))
