@@ -5,6 +5,8 @@
 * :func:`eval_cli` -- ``eval DATA.jsonl``: writes a requests file, runs the pipeline
   (``python -m pipeline REQS -o RESULTS --overwrite``) and prints the scores; ``--direct``
   decodes in-process with llama.cpp instead (grammar-constrained greedy, as the pipeline does).
+  ``eval --bfcl CATEGORY[,...]`` does the same on the Berkeley Function Calling Leaderboard
+  (:mod:`training.bfcl`, scored by BFCL's rules in :mod:`training.bfcl_score`).
 """
 
 from __future__ import annotations
@@ -218,13 +220,51 @@ def direct_results(
             out.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
+def run_pipeline(
+    requests: Path, results: Path, model: str | None, workers: int | None, *extra: str
+) -> int:
+    """``python -m pipeline REQUESTS -o RESULTS --overwrite`` in a subprocess; its exit
+    status (1 when some requests failed, which an evaluation expects)."""
+    cmd = [sys.executable, "-m", "pipeline", str(requests), "-o", str(results), "--overwrite"]
+    if model:
+        cmd += ["--model", model]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    cmd += list(extra)
+    print("running:", " ".join(cmd), file=sys.stderr, flush=True)
+    return subprocess.run(cmd, env=os.environ.copy()).returncode
+
+
+def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -> int:
+    """Answer a requests file (``{id, query, tools}``) into ``results``; 0 when there is a
+    results file to score."""
+    if a.direct:
+        from .cli import DEFAULT_MODEL
+
+        direct_results(a.model or DEFAULT_MODEL, requests, results, threads=a.threads)
+        return 0
+    rc = run_pipeline(requests, results, a.model, a.workers, *extra)
+    if rc != 0 and not results.exists():
+        print(f"pipeline failed (exit {rc})", file=sys.stderr)
+        return rc or 1
+    return 0
+
+
 def eval_cli(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m pipeline eval",
         description="Exact-match accuracy of tool calls "
-        "on labelled data ({query, tools, answers} per line).",
+        "on labelled data ({query, tools, answers} per line), or BFCL accuracy with --bfcl.",
     )
-    ap.add_argument("data")
+    ap.add_argument("data", nargs="?", help="labelled JSONL (not with --bfcl)")
+    ap.add_argument(
+        "--bfcl",
+        metavar="CATEGORY[,CATEGORY...]",
+        help="evaluate on these Berkeley Function Calling Leaderboard v4 categories, scored "
+        "by BFCL's rules (the data is fetched once with pip into $NEEDLE_BFCL_CACHE, default "
+        "$XDG_CACHE_HOME/needle-pipeline/bfcl); e.g. simple_python,multiple,parallel,"
+        "parallel_multiple,live_simple,live_multiple,irrelevance,live_irrelevance",
+    )
     ap.add_argument("--model", help="GGUF to evaluate (default: the pipeline's default model)")
     ap.add_argument("--workers", type=int, help="pipeline workers")
     ap.add_argument("--results", help="keep the results file here")
@@ -233,39 +273,43 @@ def eval_cli(argv: list[str] | None = None) -> int:
         action="store_true",
         help="decode in-process with llama.cpp instead of running the pipeline",
     )
-    ap.add_argument("--limit", type=int, help="only the first N examples (with --direct)")
+    ap.add_argument(
+        "--limit", type=int, help="only the first N examples (of each category with --bfcl)"
+    )
     ap.add_argument("--threads", type=int, help="llama.cpp threads (with --direct)")
     ap.add_argument("--show-failures", type=int, default=10, metavar="N")
     ap.add_argument("--json", action="store_true", help="print the scores as JSON")
     a = ap.parse_args(argv)
+    if (a.data is None) == (a.bfcl is None):
+        ap.error("give either DATA.jsonl or --bfcl CATEGORY[,CATEGORY...]")
 
     t0, c0 = time.time(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="needle-eval-") as tmp:
-        labelled = Path(a.data)
         results = Path(a.results) if a.results else Path(tmp) / "results.jsonl"
-        if a.limit:
-            lim = Path(tmp) / "labelled.jsonl"
-            with open(labelled, encoding="utf-8") as f:
-                lim.write_text("".join(f.readlines()[: a.limit]), encoding="utf-8")
-            labelled = lim
-        if a.direct:
-            from .cli import DEFAULT_MODEL
-
-            direct_results(a.model or DEFAULT_MODEL, labelled, results, threads=a.threads)
+        if a.bfcl is not None:
+            rc = _eval_bfcl(a, Path(tmp), results)
         else:
-            reqs = Path(tmp) / "requests.jsonl"
-            write_requests(labelled, reqs)
-            cmd = [sys.executable, "-m", "pipeline", str(reqs), "-o", str(results), "--overwrite"]
-            if a.model:
-                cmd += ["--model", a.model]
-            if a.workers:
-                cmd += ["--workers", str(a.workers)]
-            print("running:", " ".join(cmd), file=sys.stderr, flush=True)
-            rc = subprocess.run(cmd, env=os.environ.copy()).returncode
-            if rc != 0 and not results.exists():
-                print(f"pipeline failed (exit {rc})", file=sys.stderr)
-                return rc or 1
-        s = score(labelled, results)
+            rc = _eval_labelled(a, Path(tmp), results)
+    print(
+        f"eval wall {time.time() - t0:.1f}s, CPU (this process) {time.process_time() - c0:.1f}s",
+        file=sys.stderr,
+    )
+    return rc
+
+
+def _eval_labelled(a: argparse.Namespace, tmp: Path, results: Path) -> int:
+    labelled = Path(a.data)
+    if a.limit:
+        lim = tmp / "labelled.jsonl"
+        with open(labelled, encoding="utf-8") as f:
+            lim.write_text("".join(f.readlines()[: a.limit]), encoding="utf-8")
+        labelled = lim
+    reqs = tmp / "requests.jsonl"
+    write_requests(labelled, reqs)
+    rc = _answer(a, reqs, results)
+    if rc:
+        return rc
+    s = score(labelled, results)
     if a.json:
         print(json.dumps({k: v for k, v in s.items() if k != "failures"}, indent=1))
     else:
@@ -276,8 +320,38 @@ def eval_cli(argv: list[str] | None = None) -> int:
                 f"    expected {json.dumps(f['expected'], ensure_ascii=False)}\n"
                 f"    got      {json.dumps(f['got'], ensure_ascii=False)}"
             )
-    print(
-        f"eval wall {time.time() - t0:.1f}s, CPU (this process) {time.process_time() - c0:.1f}s",
-        file=sys.stderr,
-    )
+    return 0
+
+
+# BFCL's parallel answers have up to 8 calls (the pipeline's default --max-calls is 4).
+BFCL_MAX_CALLS = 8
+
+
+def _eval_bfcl(a: argparse.Namespace, tmp: Path, results: Path) -> int:
+    from . import bfcl, bfcl_score
+
+    try:
+        categories = bfcl.parse_categories(a.bfcl)
+        entries = [e for c in categories for e in bfcl.load_category(c, limit=a.limit)]
+    except bfcl.BfclError as exc:
+        print(f"python -m pipeline eval: error: {exc}", file=sys.stderr)
+        return 2
+    reqs = tmp / "bfcl-requests.jsonl"
+    bfcl.write_requests(entries, reqs)
+    rc = _answer(a, reqs, results, "--max-calls", str(BFCL_MAX_CALLS))
+    if rc:
+        return rc
+    s = bfcl_score.score(entries, results)
+    if a.json:
+        print(json.dumps({k: v for k, v in s.items() if k != "failures"}, indent=1))
+        return 0
+    title = f"BFCL v4 (bfcl-eval {bfcl.BFCL_EVAL_VERSION}), BFCL's AST rules:"
+    print(bfcl_score.format_report(s, title))
+    for f in s["failures"][: a.show_failures]:
+        print(
+            f"  FAIL {f['id']}: {f['query']!r}\n"
+            f"    expected {json.dumps(f['expected'], ensure_ascii=False)}\n"
+            f"    got      {json.dumps(f['got'], ensure_ascii=False)}\n"
+            f"    why      {f['why']}"
+        )
     return 0
