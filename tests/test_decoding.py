@@ -1,45 +1,44 @@
-"""The optimised engine decodes exactly like plain grammar-constrained greedy decoding.
+"""The optimised engine decodes exactly like plain step-by-step grammar-constrained greedy decoding.
 
-The reference is llama-cpp-python's own API: ``create_completion(...,
-grammar=LlamaGrammar.from_string(gbnf), temperature=0)`` for the calls, and ``generate``
-with the same grammar (the loop ``create_completion`` runs) for the token ids. Not timed.
+The reference is llama-cpp-python's own ``generate(..., temp=0)``: one ``llama_decode`` per
+token, with a logits processor that applies llguidance's full token mask for the same answer
+grammar at every step. The engine checks only the sampled token, fast-forwards forced tokens
+in one batch and reuses cached prompt states; the tokens must still be the same. Not timed.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
-from tests.conftest import SAMPLE_QUERIES
+from tests.conftest import PROJECT_ROOT, SAMPLE_QUERIES
 from workers.engine import DecodingSettings, LlamaEngine
+from workers.grammar import AnswerGrammar
 from workers.prompts import NeedlePromptFormat
 from workers.toolset import ToolSet, answer_schema, normalize_tools
-from workers.worker import parse_answer
 
 SETTINGS = DecodingSettings()
+SHIPPED_MODEL = PROJECT_ROOT / "workers" / "models" / "needle-tools.gguf"
 
 
-@pytest.fixture(scope="module")
-def requests() -> list[tuple[ToolSet, str, str]]:
-    """(tools, query, GBNF) for every sample query."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    grammars: dict[bytes, tuple[ToolSet, str]] = {}
+def _requests() -> list[tuple[ToolSet, str, dict[str, Any]]]:
+    """(tools, query, answer schema) for every sample query."""
     prepared = []
     for line in SAMPLE_QUERIES.read_bytes().splitlines():
         document = orjson.loads(line)
-        key = orjson.dumps(document["tools"])
-        if key not in grammars:
-            tools = normalize_tools(document["tools"])
-            schema = answer_schema(tools, SETTINGS.max_calls, SETTINGS.max_string_length)
-            grammars[key] = (ToolSet(tools), json_schema_to_gbnf(json.dumps(schema)))
-        toolset, gbnf = grammars[key]
-        prepared.append((toolset, document["query"], gbnf))
+        tools = normalize_tools(document["tools"])
+        schema = answer_schema(tools, SETTINGS.max_calls, SETTINGS.max_string_length)
+        prepared.append((ToolSet(tools), document["query"], schema))
     return prepared
+
+
+@pytest.fixture(scope="module")
+def requests() -> list[tuple[ToolSet, str, dict[str, Any]]]:
+    return _requests()
 
 
 @pytest.fixture(scope="module")
@@ -66,125 +65,120 @@ def _prompt(engine: LlamaEngine, toolset: ToolSet, query: str) -> list[int]:
     return engine.tokenize(NeedlePromptFormat().render(toolset.tools, query))
 
 
-def _outcome(toolset: ToolSet, text: str, finish_reason: str) -> tuple[str, Any]:
-    """What the worker makes of an answer: ("ok", calls) or ("error", kind)."""
-    if finish_reason != "stop":
-        return ("error", "truncated")
-    try:
-        calls = toolset.validate_calls(parse_answer(text))
-    except ValueError:
-        return ("error", "invalid_output")
-    except Exception as exc:  # CallValidationError
-        return ("error", type(exc).__name__)
-    # create_completion drops the bytes of invalid UTF-8 sequences where a plain decode
-    # writes U+FFFD; a random-weight model emits such bytes, so compare without them.
-    return ("ok", orjson.loads(orjson.dumps(calls).replace("\ufffd".encode(), b"")))
+class FullMask:
+    """A llama-cpp-python logits processor: llguidance's full mask at every step."""
+
+    def __init__(self, grammar: AnswerGrammar, prompt_length: int, n_vocab: int) -> None:
+        self.matcher = grammar.fresh()
+        self.prompt_length = prompt_length
+        self.consumed = 0
+        self.n_vocab = n_vocab
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        for token in input_ids[self.prompt_length + self.consumed :]:
+            assert self.matcher.consume_token(int(token)), self.matcher.get_error()
+            self.consumed += 1
+        mask = np.frombuffer(self.matcher.compute_bitmask(), dtype=np.uint8)
+        allowed = np.unpackbits(mask, bitorder="little")[: self.n_vocab].astype(bool)
+        return np.where(allowed, scores, -np.inf)
 
 
-def _engine_run(engine, requests, order) -> dict[int, Any]:
-    grammars: dict[str, Any] = {}
-    completions = {}
-    for index in order:
-        toolset, query, gbnf = requests[index]
-        grammar = grammars.get(gbnf) or grammars.setdefault(gbnf, engine.compile_grammar(gbnf))
-        completions[index] = engine.complete(_prompt(engine, toolset, query), grammar, SETTINGS)
-    return completions
-
-
-def test_same_calls_as_create_completion(engine, reference_llm, requests) -> None:
-    from llama_cpp import LlamaGrammar
-
-    ours = _engine_run(engine, requests, range(len(requests)))
-    answered = 0
-    for index, (toolset, query, gbnf) in enumerate(requests):
-        reference = reference_llm.create_completion(
-            _prompt(engine, toolset, query),
-            grammar=LlamaGrammar.from_string(gbnf, verbose=False),
-            temperature=0,
-            max_tokens=SETTINGS.max_tokens,
-        )
-        choice = reference["choices"][0]
-        expected = _outcome(toolset, choice["text"], choice["finish_reason"])
-        got = _outcome(toolset, ours[index].text, ours[index].finish_reason)
-        assert got == expected, f"request {index} ({query!r})"
-        assert ours[index].completion_tokens == reference["usage"]["completion_tokens"]
-        answered += expected[0] == "ok"
-    assert answered > len(requests) // 2  # the comparison covered real calls
-
-
-def test_same_tokens_as_generate_in_any_order(engine, reference_llm, requests) -> None:
-    """Token ids equal llama-cpp-python's grammar + greedy sampler chain, whatever the
-    previous request left in the KV cache (the order changes what prefix is reused)."""
+def _reference_tokens(llm: Any, engine: LlamaEngine, prompt: list[int], grammar: Any) -> list[int]:
     import llama_cpp
-    from llama_cpp import LlamaGrammar
-
-    expected: dict[int, list[int]] = {}
-    for index, (toolset, query, gbnf) in enumerate(requests):
-        tokens: list[int] = []
-        for token in reference_llm.generate(
-            _prompt(engine, toolset, query),
-            temp=0.0,
-            top_k=0,
-            repeat_penalty=1.0,
-            grammar=LlamaGrammar.from_string(gbnf, verbose=False),
-            reset=True,
-        ):
-            if llama_cpp.llama_vocab_is_eog(reference_llm._model.vocab, token):
-                break
-            tokens.append(token)
-            if len(tokens) >= SETTINGS.max_tokens:
-                break
-        expected[index] = tokens
-    order = list(reversed(range(len(requests))))
-    order = order[::2] + order[1::2]  # shuffled deterministically
-    ours = _engine_run(engine, requests, order)
-    for index in range(len(requests)):
-        assert ours[index].token_ids == expected[index], f"request {index}"
-    assert engine.cached_prefix_length(_prompt(engine, *requests[order[-1]][:2])) > 0
-
-
-def test_llama_grammar_objects_are_accepted(engine, requests) -> None:
-    """The engine also takes a plain ``LlamaGrammar`` (and keeps its parsed form)."""
-    from llama_cpp import LlamaGrammar
-
-    toolset, query, gbnf = requests[0]
-    prompt = _prompt(engine, toolset, query)
-    first = engine.complete(prompt, LlamaGrammar.from_string(gbnf, verbose=False), SETTINGS)
-    second = engine.complete(prompt, engine.compile_grammar(gbnf), SETTINGS)
-    assert first.token_ids == second.token_ids
-    assert first.text == second.text
-
-
-def _generate_from_scratch(llm: Any, prompt: list[int], gbnf: str) -> list[int]:
-    import llama_cpp
-    from llama_cpp import LlamaGrammar
+    from llama_cpp import LogitsProcessorList
 
     llm.reset()  # nothing reused: the whole prompt is decoded afresh
+    mask = FullMask(grammar, len(prompt), llama_cpp.llama_vocab_n_tokens(llm._model.vocab))
     tokens: list[int] = []
     for token in llm.generate(
         prompt,
         temp=0.0,
         top_k=0,
         repeat_penalty=1.0,
-        grammar=LlamaGrammar.from_string(gbnf, verbose=False),
+        logits_processor=LogitsProcessorList([mask]),
         reset=True,
     ):
-        if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token) or len(tokens) >= 256:
+        if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
             break
         tokens.append(token)
+        if len(tokens) >= SETTINGS.max_tokens:
+            break
     return tokens
+
+
+def _engine_run(engine: LlamaEngine, requests: list, order: Any) -> dict[int, Any]:
+    grammars: dict[bytes, Any] = {}
+    completions = {}
+    for index in order:
+        toolset, query, schema = requests[index]
+        key = orjson.dumps(schema)
+        grammar = grammars.get(key) or grammars.setdefault(key, engine.compile_grammar(schema))
+        completions[index] = engine.complete(_prompt(engine, toolset, query), grammar, SETTINGS)
+    return completions
+
+
+def test_same_tokens_as_generate_with_the_full_mask_in_any_order(
+    engine, reference_llm, requests
+) -> None:
+    """Token ids equal llama-cpp-python's step-by-step loop under the full mask, whatever
+    the previous request left in the KV cache (the order changes what prefix is reused)."""
+    grammars = {}
+    expected: dict[int, list[int]] = {}
+    for index, (toolset, query, schema) in enumerate(requests):
+        key = orjson.dumps(schema)
+        grammar = grammars.get(key) or grammars.setdefault(key, engine.compile_grammar(schema))
+        expected[index] = _reference_tokens(
+            reference_llm, engine, _prompt(engine, toolset, query), grammar
+        )
+    order = list(reversed(range(len(requests))))
+    order = order[::2] + order[1::2]  # shuffled deterministically
+    ours = _engine_run(engine, requests, order)
+    for index in range(len(requests)):
+        assert ours[index].token_ids == expected[index], f"request {index}"
+        toolset = requests[index][0]
+        if ours[index].finish_reason == "stop":
+            toolset.validate_calls(orjson.loads(ours[index].text))
+    assert engine.cached_prefix_length(_prompt(engine, *requests[order[-1]][:2])) > 0
+    assert sum(c.forced_tokens for c in ours.values()) > 0  # fast-forward was on
+    answered = sum(orjson.loads(c.text) != [] for c in ours.values() if c.finish_reason == "stop")
+    assert answered > len(requests) // 2  # the comparison covered real calls
+
+
+@pytest.mark.parametrize("model", ["test", "shipped"])
+def test_fast_forward_gives_identical_outputs(model, test_model, requests) -> None:
+    """Forced tokens decoded in one batch: same tokens and text as one token per decode,
+    in fewer llama_decode calls."""
+    path = test_model if model == "test" else SHIPPED_MODEL
+    runs = {}
+    for fast_forward in (True, False):
+        engine = LlamaEngine(path, n_threads=1, fast_forward=fast_forward)
+        runs[fast_forward] = _engine_run(engine, requests, range(len(requests)))
+    for index in range(len(requests)):
+        fast, slow = runs[True][index], runs[False][index]
+        assert (fast.token_ids, fast.text, fast.finish_reason) == (
+            slow.token_ids,
+            slow.text,
+            slow.finish_reason,
+        ), f"request {index}"
+    forced = sum(c.forced_tokens for c in runs[True].values())
+    tokens = sum(c.completion_tokens for c in runs[True].values())
+    assert sum(c.forced_tokens for c in runs[False].values()) == 0
+    assert forced / tokens > 0.3  # keys and punctuation are forced in this JSON
+    calls = {ff: sum(c.decode_calls for c in run.values()) for ff, run in runs.items()}
+    assert calls[True] < calls[False] * 0.7
 
 
 def test_cache_history_does_not_change_tokens(engine, reference_llm, requests) -> None:
     """Repeated prompts, alternating tool sets and saved-state loads all give the tokens of
     decoding each prompt from scratch."""
     picked = [0, 5, 1, 10, 2, 17, 3, 5, 10, 4, 17, 0]  # tools change and come back
-    grammars: dict[str, Any] = {}
+    grammars: dict[bytes, Any] = {}
     for index in picked + picked[:3]:
-        toolset, query, gbnf = requests[index]
+        toolset, query, schema = requests[index]
         prompt = _prompt(engine, toolset, query)
-        expected = _generate_from_scratch(reference_llm, prompt, gbnf)
-        grammar = grammars.get(gbnf) or grammars.setdefault(gbnf, engine.compile_grammar(gbnf))
+        key = orjson.dumps(schema)
+        grammar = grammars.get(key) or grammars.setdefault(key, engine.compile_grammar(schema))
+        expected = _reference_tokens(reference_llm, engine, prompt, grammar)
         for _ in range(2):  # the second time the whole prompt is in the cache
             assert engine.complete(prompt, grammar, SETTINGS).token_ids == expected, index
     assert engine.saved_prefix_hits > 0

@@ -216,6 +216,10 @@ def test_default_output_location_and_chat_prompt_format(test_model, tmp_path):
             "--workers",
             "1",
             "--quiet",
+            "--traces",
+            "file",
+            "--traces-file",
+            str(tmp_path / "spans.jsonl"),
         ],
         cwd=tmp_path,
         env=cli_env(),
@@ -223,12 +227,18 @@ def test_default_output_location_and_chat_prompt_format(test_model, tmp_path):
         text=True,
         timeout=300,
     )
-    assert completed.returncode in (0, 1), completed.stderr
+    assert completed.returncode == 0, completed.stderr
     assert completed.stderr == ""  # --quiet
     output = tmp_path / "outputs" / "jobs.results.jsonl"
     results = read_jsonl(output)
     assert len(results) == len(read_jsonl(SAMPLE_QUERIES))
+    assert all(r["status"] == "ok" for r in results)
+    assert sum(len(r["calls"]) for r in results) > len(results) // 4  # real calls, not all []
     assert (tmp_path / "outputs" / "jobs.results.jsonl.meta.json").exists()
+    llm = [s for s in exported_spans(tmp_path / "spans.jsonl") if s["name"].startswith("chat ")]
+    assert len(llm) == len(results)
+    assert {s["name"] for s in llm} == {"chat needle-test"}
+    assert {s["attrs"]["gen_ai.operation.name"] for s in llm} == {"chat"}
 
 
 def test_help_documents_every_option():

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from conftest import sample_tools
-from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from pipeline.idset import IdSet
 from pipeline.models import ModelError, parse_hub_reference
@@ -49,7 +46,7 @@ def test_bad_tools_are_rejected_with_the_place_and_reason(tools, message):
         normalize_tools(tools)
 
 
-def test_grammar_schema_bounds_free_strings_and_small_integer_ranges():
+def test_grammar_schema_bounds_free_strings_orders_required_first_and_closes_objects():
     parameters = {
         "type": "object",
         "properties": {
@@ -58,24 +55,48 @@ def test_grammar_schema_bounds_free_strings_and_small_integer_ranges():
             "level": {"type": "integer", "minimum": 0, "maximum": 3},
             "count": {"type": "integer", "minimum": 1},
             "tags": {"type": "array", "items": {"type": "string"}},
+            "open": {"type": "object", "properties": {}, "additionalProperties": True},
         },
+        "required": ["level", "mode"],
     }
     tightened = bounded_schema(parameters, 16)
     assert tightened["properties"]["text"]["maxLength"] == 16
     assert "maxLength" not in tightened["properties"]["mode"]
-    assert tightened["properties"]["level"]["enum"] == [0, 1, 2, 3]
-    assert "enum" not in tightened["properties"]["count"]
+    assert tightened["properties"]["level"] == {"type": "integer", "minimum": 0, "maximum": 3}
+    assert tightened["properties"]["count"]["maximum"] == 2**53 - 1
     assert tightened["properties"]["tags"]["maxItems"] == 32
+    # the grammar writes keys in ``properties`` order: required ones first, as trained
+    assert list(tightened["properties"]) == ["mode", "level", "text", "count", "tags", "open"]
+    assert tightened["additionalProperties"] is False
+    assert tightened["properties"]["open"]["additionalProperties"] is True
     assert "maxLength" not in parameters["properties"]["text"]  # the original is untouched
+    assert next(iter(parameters["properties"])) == "text"
 
 
-def test_answer_schema_converts_to_a_grammar_naming_only_the_tools():
+def test_answer_schema_names_only_the_tools_and_rebases_their_refs():
     tools = normalize_tools(sample_tools())
-    grammar = json_schema_to_gbnf(json.dumps(answer_schema(tools, 4, 64)))
-    for tool in tools:
-        assert f'\\"{tool["name"]}\\"' in grammar
-    empty = json_schema_to_gbnf(json.dumps(answer_schema([], 4, 64)))
-    assert "root" in empty and "[]" in empty
+    schema = answer_schema(tools, 4, 64)
+    names = [v["properties"]["name"]["const"] for v in schema["items"]["anyOf"]]
+    assert names == [tool["name"] for tool in tools]
+    assert answer_schema([], 4, 64) == {"const": []}
+    with_refs = normalize_tools(
+        [
+            {
+                "name": "t",
+                "parameters": {
+                    "type": "object",
+                    "$defs": {"p": {"type": "object", "properties": {"kids": {"$ref": "#"}}}},
+                    "properties": {"who": {"$ref": "#/$defs/p"}},
+                },
+            }
+        ]
+    )
+    arguments = answer_schema([*tools, *with_refs], 4, 64)["items"]["anyOf"][-1]
+    arguments = arguments["properties"]["arguments"]
+    base = f"#/items/anyOf/{len(tools)}/properties/arguments"
+    assert arguments["properties"]["who"]["$ref"] == base + "/$defs/p"
+    assert arguments["$defs"]["p"]["properties"]["kids"]["$ref"] == base
+    assert with_refs[0]["parameters"]["properties"]["who"]["$ref"] == "#/$defs/p"
 
 
 def test_calls_are_validated_against_their_tool_schema():

@@ -1,4 +1,7 @@
-"""The model engine: one llama.cpp model instance, grammar-constrained greedy completion."""
+"""The model engine: one llama.cpp model instance, grammar-constrained greedy completion.
+
+The grammar is llguidance's (:mod:`workers.grammar`); llama.cpp only runs the model.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from workers.grammar import AnswerGrammar, tokenizer_for
+from workers.llama_load import load_llama
 
 GGML_LOG_LEVEL_ERROR = 3
 GGML_LOG_LEVEL_CONT = 5
@@ -37,6 +43,9 @@ class Completion:
     prompt_ms: float
     generation_ms: float
     token_ids: list[int] = field(default_factory=list)
+    forced_tokens: int = 0  # tokens the grammar forced, decoded in batches (fast-forward)
+    decode_calls: int = 0  # llama_decode calls for the answer (the prompt not counted)
+    grammar_ms: float = 0.0  # time in the grammar: token checks, masks, forced tokens
 
 
 class ContextOverflowError(Exception):
@@ -67,7 +76,9 @@ class Engine(Protocol):
         self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
     ) -> Completion: ...
 
-    def compile_grammar(self, gbnf: str) -> Any: ...
+    def compile_grammar(self, schema: dict[str, Any]) -> Any:
+        """Compile an answer JSON Schema; raises :class:`workers.grammar.GrammarError`."""
+        ...
 
 
 _log_callback_ref: Any = None
@@ -110,52 +121,31 @@ def install_llama_log_handler(verbose: bool) -> None:
     llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
 
 
-class CompiledGrammar:
-    """A GBNF grammar parsed once by llama.cpp; each completion works on a cheap clone.
-
-    ``llama_sampler_init_grammar`` parses the GBNF text (about 1.5 ms for a 10-tool answer
-    grammar); ``llama_sampler_clone`` copies the parsed rules and parse stacks (about 0.1 ms).
-    """
-
-    def __init__(self, vocab: Any, gbnf: str, root: str = "root") -> None:
-        import llama_cpp
-
-        self.gbnf = gbnf
-        self._llama_cpp = llama_cpp
-        self._sampler = llama_cpp.llama_sampler_init_grammar(
-            vocab, gbnf.encode("utf-8"), root.encode("utf-8")
-        )
-        if not self._sampler:
-            raise ValueError("llama.cpp could not parse the grammar")
-
-    def fresh(self) -> Any:
-        """A new grammar sampler at the start of the grammar (the caller frees it)."""
-        return self._llama_cpp.llama_sampler_clone(self._sampler)
-
-    def __del__(self) -> None:
-        sampler, self._sampler = getattr(self, "_sampler", None), None
-        if sampler:
-            self._llama_cpp.llama_sampler_free(sampler)
-
-
 class LlamaEngine:
     """One llama.cpp model and context, decoded with a tight low-level loop.
 
-    Greedy, grammar-constrained decoding that gives exactly the tokens of llama-cpp-python's
-    ``generate(..., temp=0, grammar=...)`` (a sampler chain of grammar then greedy), faster:
+    Greedy decoding under an llguidance grammar that gives exactly the tokens of
+    llama-cpp-python's ``generate(..., temp=0)`` with the grammar's full token mask applied
+    to every step's logits, faster:
 
-    - the grammar is parsed once per tool set (:class:`CompiledGrammar`) and cloned per request;
-    - only the highest-logit token is checked against the grammar; the whole vocabulary is
-      checked only when that token is rejected (as llama.cpp's own ``common_sampler`` does).
-      Greedy picks the first maximum among allowed tokens, so when the overall first maximum is
-      allowed it is the answer, and otherwise the full check decides: same token either way;
+    - the tokenizer bridge is built once, each tool set's grammar compiled once
+      (:class:`workers.grammar.AnswerGrammar`) and its matcher copied per request;
+    - only the highest-logit token is checked against the grammar; the full mask is computed
+      only when that token is rejected. Greedy picks the first maximum among allowed tokens,
+      so when the overall first maximum is allowed it is the answer, and otherwise the mask
+      decides: same token either way;
+    - fast-forward: where the grammar allows exactly one continuation (keys, punctuation, the
+      rest of a tool name once it is unique), llguidance's forced tokens are taken without
+      asking the model and decoded together with the sampled token before them in one
+      ``llama_decode`` call. Step by step, the mask would allow only that token at each of
+      those steps, so the tokens are the same; ``fast_forward=False`` decodes one token per
+      call (for the test that shows it, and for the benchmark);
     - consecutive prompts reuse their common KV-cache prefix (the tools come first), and
       the KV state of the last few prompts that brought new tools is kept
       (``llama_state_seq_get_data``), so a tool set seen a few requests ago is loaded back
       into the emptied cache (same cells, same order as decoding it) instead of decoded.
 
-    Each piece is kept because ``python -m bench`` and the ablations in its report showed it
-    pays; ``tests/test_decoding.py`` checks the tokens against llama-cpp-python's own API.
+    ``tests/test_decoding.py`` checks the tokens against llama-cpp-python's own API.
     """
 
     def __init__(
@@ -168,15 +158,15 @@ class LlamaEngine:
         verbose: bool = False,
         saved_prompts: int = SAVED_PROMPTS,
         saved_bytes: int = SAVED_PROMPT_BYTES,
+        fast_forward: bool = True,
     ) -> None:
         install_llama_log_handler(verbose)
         import llama_cpp
         import numpy as np
-        from llama_cpp import Llama
 
         started = time.perf_counter()
-        self._llm = Llama(
-            model_path=str(model_path),
+        self._llm = load_llama(
+            str(model_path),
             n_ctx=n_ctx,
             n_threads=n_threads,
             n_threads_batch=n_threads,
@@ -184,7 +174,6 @@ class LlamaEngine:
             n_ubatch=n_batch,
             verbose=verbose,
         )
-        self.load_ms = (time.perf_counter() - started) * 1000
         self.metadata: dict[str, str] = dict(self._llm.metadata)
         self.model_name = self.metadata.get("general.name") or Path(model_path).stem
         self.n_ctx = self._llm.n_ctx()
@@ -205,36 +194,21 @@ class LlamaEngine:
             [bool(llama_cpp.llama_vocab_is_eog(self._vocab, t)) for t in range(self._n_vocab)]
         )
         self._kv_tokens: list[int] = []  # what the KV cache of sequence 0 holds
-        self._grammars: dict[str, CompiledGrammar] = {}
-        # One candidate for the sampled-token check, all of them for the fallback.
-        self._one = (llama_cpp.llama_token_data * 1)()
-        self._one_array = llama_cpp.llama_token_data_array(
-            data=self._one, size=1, selected=-1, sorted=False
-        )
-        self._all = (llama_cpp.llama_token_data * self._n_vocab)()
-        self._all_view = np.ctypeslib.as_array(self._all)
-        self._all_ids = np.arange(self._n_vocab, dtype=np.int32)
-        self._all_array = llama_cpp.llama_token_data_array(
-            data=self._all, size=self._n_vocab, selected=-1, sorted=False
-        )
+        self.fast_forward = fast_forward
+        eog_ids = [int(t) for t in np.flatnonzero(self._eog)]
+        self._tokenizer = tokenizer_for(self._vocab, eog_ids)
+        pieces = [self._llm.detokenize([t], special=True) for t in range(self._n_vocab)]
+        self._structural = [any(c in piece for c in b'"{}[],:') for piece in pieces]
+        self._opens_string = [piece.endswith(b'"') for piece in pieces]
+        self._bitmask = np.full(((self._n_vocab + 31) // 32,), -1, dtype=np.int32)
+        self.load_ms = (time.perf_counter() - started) * 1000  # model and tokenizer bridge
         self.full_checks = 0  # how often the sampled token was rejected (for the benchmark)
 
     def tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=False)
 
-    def compile_grammar(self, gbnf: str) -> CompiledGrammar:
-        return CompiledGrammar(self._vocab, gbnf)
-
-    def _as_compiled(self, grammar: Any) -> CompiledGrammar:
-        if isinstance(grammar, CompiledGrammar):
-            return grammar
-        gbnf = grammar._grammar  # a llama_cpp.LlamaGrammar: keep its parsed form
-        compiled = self._grammars.get(gbnf)
-        if compiled is None:
-            if len(self._grammars) >= 32:
-                self._grammars.pop(next(iter(self._grammars)))
-            compiled = self._grammars[gbnf] = CompiledGrammar(self._vocab, gbnf)
-        return compiled
+    def compile_grammar(self, schema: dict[str, Any]) -> AnswerGrammar:
+        return AnswerGrammar(self._tokenizer, schema)
 
     def cached_prefix_length(self, tokens: Sequence[int]) -> int:
         """Prompt tokens that need no decoding: the longest prefix held or saved."""
@@ -305,38 +279,32 @@ class LlamaEngine:
                 raise RuntimeError(f"llama_decode failed with status {status}")
             self._kv_tokens.extend(chunk)
 
-    def _sample(self, grammar: Any, temperature: float, rng: Any) -> int:
-        """The next token under the grammar: greedy (the first maximum logit among allowed
-        tokens) at temperature 0, else drawn from the softmax of the allowed logits."""
+    def _sample(self, matcher: Any, temperature: float, rng: Any) -> int:
+        """The next token under the grammar, consumed by ``matcher`` unless it is the end:
+        greedy (the first maximum logit among allowed tokens) at temperature 0, else drawn
+        from the softmax of the allowed logits."""
         lib, np = self._lib, self._np
         logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx, -1), (self._n_vocab,))
         if temperature == 0:
             token = int(logits.argmax())
-            one = self._one[0]
-            one.id = token
-            one.logit = logits[token]
-            self._one_array.selected = -1
-            lib.llama_sampler_apply(grammar, ctypes.byref(self._one_array))
-            if one.logit != -np.inf:
-                return token
-            return int(self._allowed_logits(grammar, logits).argmax())
-        scaled = self._allowed_logits(grammar, logits).astype(np.float64) / temperature
-        weights = np.exp(scaled - scaled.max())  # rejected tokens: exp(-inf) = 0
-        return int(rng.choice(self._n_vocab, p=weights / weights.sum()))
+            if not self._eog[token] and matcher.try_consume_tokens([token]) == 1:
+                return token  # allowed, and already consumed
+            token = int(self._allowed_logits(matcher, logits).argmax())
+        else:
+            scaled = self._allowed_logits(matcher, logits).astype(np.float64) / temperature
+            weights = np.exp(scaled - scaled.max())  # rejected tokens: exp(-inf) = 0
+            token = int(rng.choice(self._n_vocab, p=weights / weights.sum()))
+        if not self._eog[token] and not matcher.consume_token(token):
+            raise RuntimeError(f"grammar rejected token {token}: {matcher.get_error()}")
+        return token
 
-    def _allowed_logits(self, grammar: Any, logits: Any) -> Any:
-        """The logits with every token the grammar rejects set to -inf (a full check)."""
-        lib = self._lib
+    def _allowed_logits(self, matcher: Any, logits: Any) -> Any:
+        """The logits with every token the grammar rejects set to -inf (the full mask)."""
+        np = self._np
         self.full_checks += 1
-        view = self._all_view
-        view["id"] = self._all_ids
-        view["logit"] = logits
-        view["p"] = 0.0
-        self._all_array.size = self._n_vocab
-        self._all_array.selected = -1
-        self._all_array.sorted = False
-        lib.llama_sampler_apply(grammar, ctypes.byref(self._all_array))
-        return view["logit"]
+        matcher.unsafe_compute_mask_ptr(self._bitmask.ctypes.data, self._bitmask.nbytes)
+        bits = np.unpackbits(self._bitmask.view(np.uint8), bitorder="little")[: self._n_vocab]
+        return np.where(bits.astype(bool), logits, -np.inf)
 
     def complete(
         self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
@@ -344,39 +312,70 @@ class LlamaEngine:
         check_context(len(tokens), self.n_ctx)
         if settings.temperature < 0:
             raise ValueError("temperature must be 0 (greedy) or more")
-        lib = self._lib
         # A generator per request, from the seed and the prompt: the same request gets the
         # same answer whichever worker runs it, in whatever order.
         prompt_hash = zlib.crc32(self._np.asarray(tokens, dtype=self._np.int32).tobytes())
         rng = self._np.random.default_rng([settings.seed, prompt_hash])
         max_tokens = min(settings.max_tokens, self.n_ctx - len(tokens))
-        compiled = self._as_compiled(grammar)
         started = time.perf_counter()
         reused = self._restore_prefix(tokens)
         self._decode(tokens[reused:])
         if self._saved_prompts and len(tokens) - reused >= SAVE_MIN_NEW_TOKENS:
             self._save_prompt(tokens)
-        sampler = compiled.fresh()
+        clock = time.perf_counter
+        tick = clock()
+        matcher = grammar.fresh()
+        grammar_s = clock() - tick
         generated: list[int] = []
+        pending: list[int] = []  # accepted, not yet decoded
+        forced_count = decode_calls = 0
         finish_reason = "length"
         first_token_at: float | None = None
         eog = self._eog
-        try:
-            while True:
-                token = self._sample(sampler, settings.temperature, rng)
-                if first_token_at is None:
-                    first_token_at = time.perf_counter()
-                if eog[token]:
-                    finish_reason = "stop"
-                    break
-                lib.llama_sampler_accept(sampler, token)
-                generated.append(token)
-                if len(generated) >= max_tokens:
-                    break
-                self._decode((token,))
-        finally:
-            lib.llama_sampler_free(sampler)
-        finished = time.perf_counter()
+        look_for_forced = self.fast_forward
+        in_quotes = False  # inside a string that a forced run opened (a name, a key, an enum)
+        while True:
+            if look_for_forced:
+                tick = clock()
+                forced = matcher.compute_ff_tokens()[: max_tokens - len(generated)]
+                if forced and not matcher.consume_tokens(forced):
+                    raise RuntimeError(f"grammar rejected its forced tokens: {matcher.get_error()}")
+                grammar_s += clock() - tick
+                if forced:
+                    generated += forced
+                    pending += forced
+                    forced_count += len(forced)
+                    first_token_at = first_token_at or clock()
+                    in_quotes = self._opens_string[forced[-1]]
+            if len(generated) >= max_tokens:
+                break
+            tick = clock()
+            stopped = matcher.is_stopped()
+            grammar_s += clock() - tick
+            if stopped:  # the answer is complete: the only token left is the end
+                finish_reason = "stop"
+                break
+            if pending:
+                self._decode(pending)
+                decode_calls += 1
+                pending = []
+            tick = clock()
+            token = self._sample(matcher, settings.temperature, rng)
+            grammar_s += clock() - tick
+            first_token_at = first_token_at or clock()
+            if eog[token]:
+                finish_reason = "stop"
+                break
+            generated.append(token)
+            pending.append(token)
+            if len(generated) >= max_tokens:
+                break
+            # Forced text follows JSON punctuation, or a prefix that makes a name or an
+            # enum value unique; elsewhere (free strings, numbers) asking is wasted time.
+            structural = self._structural[token]
+            look_for_forced = self.fast_forward and (structural or in_quotes)
+            in_quotes = in_quotes and not structural
+        finished = clock()
         first_token_at = first_token_at or finished
         text = self._llm.detokenize(generated).decode("utf-8", errors="replace")
         return Completion(
@@ -388,4 +387,7 @@ class LlamaEngine:
             prompt_ms=(first_token_at - started) * 1000,
             generation_ms=(finished - first_token_at) * 1000,
             token_ids=generated,
+            forced_tokens=forced_count,
+            decode_calls=decode_calls,
+            grammar_ms=grammar_s * 1000,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,17 +85,52 @@ def tools_key(tools: Sequence[dict[str, Any]]) -> str:
     return hashlib.blake2b(orjson.dumps(list(tools)), digest_size=16).hexdigest()
 
 
-MAX_ENUMERATED_INTEGER_RANGE = 256
 MAX_ARRAY_ITEMS = 32
+MAX_SAFE_INTEGER = 2**53 - 1  # beyond it a JSON parser may round an integer to a double
+
+# Keywords whose value is a schema, a list of schemas, or a map of names to schemas.
+_SUBSCHEMA = (
+    "items",
+    "additionalItems",
+    "additionalProperties",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "propertyNames",
+    "contains",
+    "not",
+    "if",
+    "then",
+    "else",
+)
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems", "items")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
+
+
+def _subschemas(node: dict[str, Any]) -> list[Any]:
+    found: list[Any] = []
+    for key in _SUBSCHEMA:
+        if isinstance(node.get(key), dict):
+            found.append(node[key])
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(node.get(key), list):
+            found += node[key]
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(node.get(key), dict):
+            found += list(node[key].values())
+    return found
 
 
 def bounded_schema(schema: Any, max_string_length: int) -> Any:
-    """Copy of ``schema`` tightened for the decoding grammar.
+    """Copy of ``schema`` shaped for the decoding grammar, accepting a subset of its values.
 
-    - free strings get a ``maxLength``, so decoding cannot run away inside one;
-    - arrays get a ``maxItems`` (at most :data:`MAX_ARRAY_ITEMS`), for the same reason;
-    - integers with a small ``minimum``..``maximum`` range become an ``enum`` of its
-      values, since llama.cpp's schema converter ignores numeric bounds.
+    - properties are listed required first (each group in schema order): the grammar writes
+      keys in ``properties`` order, and the shipped model was trained on this order;
+    - an object with ``properties`` and no ``additionalProperties`` gets
+      ``additionalProperties: false``, so the model cannot make up keys;
+    - free strings get a ``maxLength`` and arrays a ``maxItems`` (at least
+      :data:`MAX_ARRAY_ITEMS`), so decoding cannot run away inside one;
+    - integers without a bound get ``±``:data:`MAX_SAFE_INTEGER`, so every decoded integer
+      parses back exactly (orjson reads wider ones as rounded doubles).
 
     Validation still runs against the original schema.
     """
@@ -104,52 +140,105 @@ def bounded_schema(schema: Any, max_string_length: int) -> Any:
 
 
 def _tighten(node: Any, string_limit: int) -> None:
-    if isinstance(node, dict):
-        constrained = {"enum", "const", "pattern", "format"} & node.keys()
-        if (
-            node.get("type") == "string"
-            and string_limit > 0
-            and not constrained
-            and "maxLength" not in node
-        ):
-            node["maxLength"] = string_limit
-        if node.get("type") == "array" and "maxItems" not in node:
-            node["maxItems"] = max(MAX_ARRAY_ITEMS, node.get("minItems", 0))
-        low, high = node.get("minimum"), node.get("maximum")
-        if (
-            node.get("type") == "integer"
-            and not constrained
-            and isinstance(low, int)
-            and isinstance(high, int)
-            and 0 <= high - low < MAX_ENUMERATED_INTEGER_RANGE
-        ):
-            node["enum"] = list(range(low, high + 1))
-        for value in node.values():
-            _tighten(value, string_limit)
-    elif isinstance(node, list):
-        for value in node:
-            _tighten(value, string_limit)
+    if not isinstance(node, dict):
+        return
+    constrained = {"enum", "const", "pattern", "format"} & node.keys()
+    if (
+        node.get("type") == "string"
+        and string_limit > 0
+        and not constrained
+        and "maxLength" not in node
+    ):
+        node["maxLength"] = string_limit
+    if node.get("type") == "integer":
+        if not {"minimum", "exclusiveMinimum"} & node.keys():
+            node["minimum"] = -MAX_SAFE_INTEGER
+        if not {"maximum", "exclusiveMaximum"} & node.keys():
+            node["maximum"] = MAX_SAFE_INTEGER
+    if node.get("type") == "array" and "maxItems" not in node:
+        node["maxItems"] = max(MAX_ARRAY_ITEMS, node.get("minItems", 0))
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        required = set(node.get("required", []))
+        order = [k for k in properties if k in required] + [
+            k for k in properties if k not in required
+        ]
+        node["properties"] = {k: properties[k] for k in order}
+        node.setdefault("additionalProperties", False)
+    for child in _subschemas(node):
+        _tighten(child, string_limit)
+
+
+def rebase_refs(schema: Any, base: str) -> Any:
+    """Point the local ``$ref``s of a tool's ``parameters`` at where the parameters sit in the
+    answer schema: ``#/$defs/person`` becomes ``{base}/$defs/person`` and ``#`` (a recursive
+    reference to the parameters themselves) becomes ``base``. Rebases in place."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#"):
+            schema["$ref"] = base + ref[1:]
+        for child in _subschemas(schema):
+            rebase_refs(child, base)
+    return schema
+
+
+def arguments_schema(parameters: dict[str, Any], max_string_length: int) -> dict[str, Any]:
+    """A tool's ``parameters`` as the grammar sees them (refs still relative to themselves)."""
+    schema = bounded_schema(parameters, max_string_length)
+    schema.pop("$schema", None)
+    schema.pop("$id", None)
+    return schema
 
 
 def answer_schema(
     tools: Sequence[dict[str, Any]], max_calls: int, max_string_length: int
 ) -> dict[str, Any]:
-    """JSON Schema of a model answer: a list of calls, each naming one of ``tools``."""
-    variants = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": tool["name"]},
-                "arguments": bounded_schema(tool["parameters"], max_string_length),
-            },
-            "required": ["name", "arguments"],
-            "additionalProperties": False,
-        }
-        for tool in tools
-    ]
+    """JSON Schema of a model answer: a list of calls, each naming one of ``tools``.
+
+    Each tool's ``$ref``s resolve against that tool's own ``parameters``.
+    """
+    variants = []
+    for index, tool in enumerate(tools):
+        arguments = arguments_schema(tool["parameters"], max_string_length)
+        rebase_refs(arguments, f"#/items/anyOf/{index}/properties/arguments")
+        variants.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": tool["name"]}, "arguments": arguments},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
     if not variants:
         return {"const": []}  # no tools: the only answer is "no call"
     return {"type": "array", "items": {"anyOf": variants}, "maxItems": max_calls}
+
+
+INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def unrepresentable_number(value: Any, path: tuple[str, ...] = ()) -> tuple[str, Any] | None:
+    """The first number in ``value`` that JSON output cannot hold as written (``inf``, ``nan``,
+    an integer beyond 64 bits), as ``(path, number)``; None when there is none."""
+    non_finite = isinstance(value, float) and not math.isfinite(value)
+    too_wide = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not INT64_MIN <= value <= UINT64_MAX
+    )
+    if non_finite or too_wide:
+        return "/".join(path) or "(root)", value
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = unrepresentable_number(item, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass
@@ -199,6 +288,13 @@ class ToolSet:
                 path = "/".join(str(p) for p in error.absolute_path) or "(root)"
                 raise CallValidationError(
                     f"calls[{index}] ({name}) arguments at {path}: {error.message}", index
+                )
+            number = unrepresentable_number(arguments)
+            if number is not None:
+                raise CallValidationError(
+                    f"calls[{index}] ({name}) arguments at {number[0]}: {number[1]!r} is not "
+                    "a finite number that fits in JSON output",
+                    index,
                 )
             result.append({"name": name, "arguments": arguments})
         return result

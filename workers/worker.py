@@ -41,9 +41,10 @@ from workers.engine import (
     LlamaEngine,
     check_context,
 )
+from workers.grammar import GrammarError, describe
 from workers.prompts import PromptFormat, make_prompt_format
 from workers.protocol import read_frame, write_frame
-from workers.toolset import CallValidationError, ToolSet, answer_schema
+from workers.toolset import CallValidationError, ToolSet, answer_schema, arguments_schema
 
 # Test-only fault injection: a query containing the marker crashes (or hangs) the worker.
 # Both need an explicit environment variable holding the marker; unset, they do nothing.
@@ -66,6 +67,7 @@ class RequestFailed(Exception):
 class PreparedTools:
     toolset: ToolSet
     grammar: Any
+    error: RequestFailed | None = None  # the grammar could not be compiled
 
 
 class JobHandler:
@@ -95,20 +97,39 @@ class JobHandler:
         self._completion: Completion | None = None
 
     def prepare_tools(self, key: str, tools: list[dict[str, Any]]) -> PreparedTools:
-        """Grammar and validators are built once per tool list and kept in an LRU cache."""
+        """Grammar and validators are built once per tool list and kept in an LRU cache
+        (a tool list the grammar cannot take is remembered too, as its error)."""
         prepared = self._toolsets.get(key)
-        if prepared is not None:
+        if prepared is None:
+            prepared = self._compile_tools(key, tools)
+            self._toolsets[key] = prepared
+            if len(self._toolsets) > TOOLSET_CACHE_SIZE:
+                self._toolsets.popitem(last=False)
+        else:
             self._toolsets.move_to_end(key)
-            return prepared
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-        schema = answer_schema(tools, self.decoding.max_calls, self.decoding.max_string_length)
-        grammar = self.engine.compile_grammar(json_schema_to_gbnf(json.dumps(schema)))
-        prepared = PreparedTools(ToolSet(tools, key), grammar)
-        self._toolsets[key] = prepared
-        if len(self._toolsets) > TOOLSET_CACHE_SIZE:
-            self._toolsets.popitem(last=False)
+        if prepared.error is not None:  # a fresh exception each time (no growing traceback)
+            raise RequestFailed(prepared.error.error_type, prepared.error.message)
         return prepared
+
+    def _compile_tools(self, key: str, tools: list[dict[str, Any]]) -> PreparedTools:
+        decoding = self.decoding
+        schema = answer_schema(tools, decoding.max_calls, decoding.max_string_length)
+        try:
+            grammar = self.engine.compile_grammar(schema)
+        except GrammarError as exc:
+            failure = RequestFailed("invalid_tool_schema", self._grammar_failure(tools, exc))
+            return PreparedTools(ToolSet(tools, key), None, failure)
+        return PreparedTools(ToolSet(tools, key), grammar)
+
+    def _grammar_failure(self, tools: list[dict[str, Any]], error: GrammarError) -> str:
+        """Which tool the grammar cannot take, and the keyword, from compiling each alone."""
+        for index, tool in enumerate(tools):
+            alone = arguments_schema(tool["parameters"], self.decoding.max_string_length)
+            try:
+                self.engine.compile_grammar(alone)
+            except GrammarError as exc:
+                return f"tools[{index}] ({tool['name']}).parameters: {describe(exc)}"
+        return f"the tools' answer grammar: {describe(error)}"
 
     def handle(self, job: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
@@ -204,6 +225,9 @@ class JobHandler:
                 prepared = self.prepare_tools(job["tools_key"], job["tools"])
                 text = self.prompt_format.render(prepared.toolset.tools, job["query"])
                 tokens = self.engine.tokenize(text)
+            except RequestFailed as failure:
+                _fail(span, failure)
+                raise
             except Exception as exc:
                 _fail(span, exc)
                 raise RequestFailed("prompt_error", f"{type(exc).__name__}: {exc}") from exc
@@ -293,6 +317,9 @@ class JobHandler:
                 "needle.prompt.reused_prefix_tokens", completion.reused_prefix_tokens
             )
             span.set_attribute("needle.time_to_first_token_ms", completion.prompt_ms)
+            span.set_attribute("needle.grammar.ms", completion.grammar_ms)
+            span.set_attribute("needle.completion.forced_tokens", completion.forced_tokens)
+            span.set_attribute("needle.completion.decode_calls", completion.decode_calls)
             self._describe_output(span, completion)
             if completion.finish_reason == "length":
                 error = RequestFailed(
