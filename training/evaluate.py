@@ -279,6 +279,12 @@ def eval_cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, help="llama.cpp threads (with --direct)")
     ap.add_argument("--show-failures", type=int, default=10, metavar="N")
     ap.add_argument("--json", action="store_true", help="print the scores as JSON")
+    ap.add_argument(
+        "--report",
+        metavar="HTML",
+        help="also write a self-contained HTML report (per tool and category, confusion "
+        "table, wrong arguments, latency, error types)",
+    )
     a = ap.parse_args(argv)
     if (a.data is None) == (a.bfcl is None):
         ap.error("give either DATA.jsonl or --bfcl CATEGORY[,CATEGORY...]")
@@ -310,6 +316,10 @@ def _eval_labelled(a: argparse.Namespace, tmp: Path, results: Path) -> int:
     if rc:
         return rc
     s = score(labelled, results)
+    if a.report:
+        from .report import write_labelled
+
+        print(f"report: {write_labelled(labelled, results, a.report, a.data)}", file=sys.stderr)
     if a.json:
         print(json.dumps({k: v for k, v in s.items() if k != "failures"}, indent=1))
     else:
@@ -342,6 +352,10 @@ def _eval_bfcl(a: argparse.Namespace, tmp: Path, results: Path) -> int:
     if rc:
         return rc
     s = bfcl_score.score(entries, results)
+    if a.report:
+        from .report import write_bfcl
+
+        print(f"report: {write_bfcl(entries, results, a.report, a.bfcl)}", file=sys.stderr)
     if a.json:
         print(json.dumps({k: v for k, v in s.items() if k != "failures"}, indent=1))
         return 0
