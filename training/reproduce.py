@@ -44,7 +44,7 @@ def reproduce_main(argv: list[str] | None = None) -> int:
     stages = load_stages()
     if a.list:
         for s in stages:
-            print(f"{s['name']}: {s['cpu_s']} CPU-s  data: {' '.join(s['data'])}")
+            print(f"{s['name']}: {s['cpu_s']} CPU-s  data: {' '.join(s['data'][0])}")
         print(f"total: {sum(s['cpu_s'] for s in stages) / 60:.0f} CPU-minutes")
         return 0
     work = Path(a.workdir)
@@ -57,11 +57,13 @@ def reproduce_main(argv: list[str] | None = None) -> int:
         gguf = work / f"{s['name']}.gguf"
         if (wanted is None or s["name"] in wanted) and not gguf.exists():
             t0 = time.time()
-            module, *data_args = _fill(s["data"], work, prev)
-            print(f"[{s['name']}] data: {module} {' '.join(data_args)}", flush=True)
-            rc = importlib.import_module(module).main(data_args)
-            if rc:
-                return rc
+            for command in s["data"]:
+                module, *data_args = _fill(command, work, prev)
+                Path(data_args[0]).parent.mkdir(parents=True, exist_ok=True)
+                print(f"[{s['name']}] data: {module} {' '.join(data_args)}", flush=True)
+                rc = importlib.import_module(module).main(data_args)
+                if rc:
+                    return rc
             partial = work / f"{s['name']}.partial.gguf"
             train_args = [*_fill(s["train"], work, prev), "--out", str(partial)]
             print(f"[{s['name']}] train: {' '.join(train_args)}", flush=True)
