@@ -69,9 +69,11 @@ def test_every_kind_of_example_is_made(examples):
     for ex in examples:
         counts[{0: "none", 1: "one"}.get(len(ex["answers"]), "two")] += 1
         names = [t["name"] for t in ex["tools"]]
-        counts["masked"] += any(re.fullmatch(r"[a-z]+_[a-z0-9]{2,4}\d*", n) and
-                                n.split("_")[0] in ("fn", "tool", "func", "op", "call",
-                                                    "action", "endpoint", "cmd") for n in names)
+        counts["masked"] += any(
+            re.fullmatch(r"[a-z]+_[a-z0-9]{2,4}\d*", n)
+            and n.split("_")[0] in ("fn", "tool", "func", "op", "call", "action", "endpoint", "cmd")
+            for n in names
+        )
         counts["one_tool"] += len(names) == 1
         counts["camel"] += any(re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)+", n) for n in names)
     for k, v in counts.items():

@@ -126,9 +126,10 @@ def test_quantised_exports_load(tiny, tmp_path):
 
 LOGITS_SCRIPT = """
 import json, sys
-import llama_cpp, numpy as np
+import numpy as np
+from workers.llama_load import load_llama  # the project's loader (plain buffers on AMX CPUs)
 path, ids, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-llm = llama_cpp.Llama(path, n_ctx=2048, n_threads=1, verbose=False, logits_all=True)
+llm = load_llama(path, n_ctx=2048, n_threads=1, verbose=False, logits_all=True)
 llm.eval(ids)
 np.save(out, np.array(llm.scores[: len(ids)]))
 """
@@ -139,6 +140,7 @@ def _llama_cpp_logits(path: Path, ids: list[int], out: Path) -> np.ndarray:
     llama.cpp fails this test instead of killing the test session."""
     p = subprocess.run(
         [sys.executable, "-c", LOGITS_SCRIPT, str(path), json.dumps(ids), str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
         timeout=120,

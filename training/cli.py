@@ -11,8 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = REPO / "workers" / "models" / "needle-tools.gguf"
+from pipeline.models import TRAINED_DEFAULT as DEFAULT_MODEL
 
 
 def train_main(argv: list[str] | None = None) -> int:
@@ -67,6 +66,12 @@ def train_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ffn", type=int, default=688)
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--no-bf16", action="store_true", help="train in float32 (slower)")
+    ap.add_argument(
+        "--device",
+        choices=["cpu", "cuda", "auto"],
+        default="cpu",
+        help="where to train (default cpu; auto = cuda when torch sees one)",
+    )
     a = ap.parse_args(argv)
     try:
         from .train import TrainArgs, train
@@ -96,6 +101,7 @@ def train_main(argv: list[str] | None = None) -> int:
         threads=a.threads,
         eval_every=a.eval_every,
         keep_checkpoints=a.keep_checkpoints,
+        device=a.device,
         qtype=a.quant,
         dim=a.dim,
         n_layers=a.layers,

@@ -97,7 +97,9 @@ def load_vocab(split: str = "train") -> Vocab:
         if (o["object"] in heldout) != (split == "valid"):
             continue
         params = {
-            key: Param(key, p["concept"], p.get("label", key.replace("_", " ")), p.get("desc", ""), p)
+            key: Param(
+                key, p["concept"], p.get("label", key.replace("_", " ")), p.get("desc", ""), p
+            )
             for key, p in o["params"].items()
         }
         for a in o["actions"]:
@@ -167,7 +169,9 @@ def name_key(name: str) -> str:
 
 def masked_name(rng: random.Random, vocab: Vocab) -> str:
     stem = rng.choice(vocab.concepts["masked_names"])
-    tail = "".join(rng.choice("abcdefghijkmnpqrstuvwxyz0123456789") for _ in range(rng.randint(2, 4)))
+    tail = "".join(
+        rng.choice("abcdefghijkmnpqrstuvwxyz0123456789") for _ in range(rng.randint(2, 4))
+    )
     return f"{stem}_{tail}"
 
 
@@ -332,8 +336,16 @@ def make_value(rng: random.Random, vocab: Vocab, p: Param) -> tuple[Any, str]:
 def param_schema(p: Param) -> dict[str, Any]:
     c, spec = p.concept, p.spec
     typ = "string"
-    if c in ("count", "quantity", "integer", "year", "age", "rating", "duration_minutes",
-             "duration_seconds"):
+    if c in (
+        "count",
+        "quantity",
+        "integer",
+        "year",
+        "age",
+        "rating",
+        "duration_minutes",
+        "duration_seconds",
+    ):
         typ = "integer"
     elif c in ("number", "amount", "percent", "temperature", "distance_km", "weight_kg"):
         typ = "number"
@@ -378,7 +390,9 @@ def make_tool(rng: random.Random, vocab: Vocab, action: Action, taken: set[str])
         oname = split_words(rng.choice(action.obj_names))
         r = rng.random()
         if r < 0.1:
-            name = ".".join(styled(x, "snake" if style == "kebab" else style) for x in (oname, vname))
+            name = ".".join(
+                styled(x, "snake" if style == "kebab" else style) for x in (oname, vname)
+            )
         elif r < 0.22:
             name = styled(_renamed(rng, vocab, [*oname, *vname], 0.2), style)
         else:
@@ -474,10 +488,8 @@ def request_for(rng: random.Random, vocab: Vocab, tool: Tool) -> tuple[str, dict
         for i, ph in enumerate(phrases[1:], start=1):
             last = i == len(phrases) - 1
             joined += rng.choice([" and ", ", and "] if last else [" ", ", ", " "]) + ph
-        if rng.random() < 0.12:
-            text = f"{joined}, {head}"
-        else:
-            text = f"{head} {joined}"
+        param_first = rng.random() < 0.12
+        text = f"{joined}, {head}" if param_first else f"{head} {joined}"
     else:
         text = head
     if text.rstrip().endswith("?") is False and head.lower().startswith(
@@ -595,7 +607,9 @@ def _number(v: float) -> float | int:
     return int(v) if float(v).is_integer() else v
 
 
-def _unit_change(rng: random.Random, key: str, schema: dict[str, Any]) -> tuple[str, dict, Convert] | None:
+def _unit_change(
+    rng: random.Random, key: str, schema: dict[str, Any]
+) -> tuple[str, dict, Convert] | None:
     """Another unit for a quantity parameter: (new key words, new schema, value converter)."""
     words = split_words(key)
     if schema.get("type") not in ("integer", "number") or rng.random() > 0.3:
@@ -603,26 +617,46 @@ def _unit_change(rng: random.Random, key: str, schema: dict[str, Any]) -> tuple[
     base = [w for w in words if w not in ("seconds", "minutes", "percent", "km", "ml")]
     if "seconds" in words:
         if rng.random() < 0.5:
-            return ("_".join([*base, "ms"]), {"type": "integer", "description": "In milliseconds"},
-                    lambda v: _number(v * 1000))
-        return ("_".join([*base, "minutes"]), {"type": "number", "description": "In minutes"},
-                lambda v: _number(v / 60))
+            return (
+                "_".join([*base, "ms"]),
+                {"type": "integer", "description": "In milliseconds"},
+                lambda v: _number(v * 1000),
+            )
+        return (
+            "_".join([*base, "minutes"]),
+            {"type": "number", "description": "In minutes"},
+            lambda v: _number(v / 60),
+        )
     if "minutes" in words:
         if rng.random() < 0.5:
-            return ("_".join([*base, "seconds"]), {"type": "integer", "description": "In seconds"},
-                    lambda v: _number(v * 60))
-        return ("_".join([*base, "hours"]), {"type": "number", "description": "In hours"},
-                lambda v: _number(v / 60))
+            return (
+                "_".join([*base, "seconds"]),
+                {"type": "integer", "description": "In seconds"},
+                lambda v: _number(v * 60),
+            )
+        return (
+            "_".join([*base, "hours"]),
+            {"type": "number", "description": "In hours"},
+            lambda v: _number(v / 60),
+        )
     if "percent" in words:
-        return ("_".join([*base, "fraction"] if base else ["level"]),
-                {"type": "number", "minimum": 0, "maximum": 1,
-                 "description": "From 0 to 1"}, lambda v: _number(v / 100))
+        return (
+            "_".join([*base, "fraction"] if base else ["level"]),
+            {"type": "number", "minimum": 0, "maximum": 1, "description": "From 0 to 1"},
+            lambda v: _number(v / 100),
+        )
     if "km" in words:
-        return ("_".join([*base, "meters"]), {"type": "number", "description": "In meters"},
-                lambda v: _number(v * 1000))
+        return (
+            "_".join([*base, "meters"]),
+            {"type": "number", "description": "In meters"},
+            lambda v: _number(v * 1000),
+        )
     if "ml" in words:
-        return ("_".join([*base, "liters"]), {"type": "number", "description": "In liters"},
-                lambda v: _number(v / 1000))
+        return (
+            "_".join([*base, "liters"]),
+            {"type": "number", "description": "In liters"},
+            lambda v: _number(v / 1000),
+        )
     return None
 
 
@@ -642,7 +676,9 @@ class Rewrite:
         return D.order_arguments(out, self.definition["parameters"])
 
 
-def rewrite_tool(rng: random.Random, vocab: Vocab, tool: dict[str, Any], taken: set[str]) -> Rewrite:
+def rewrite_tool(
+    rng: random.Random, vocab: Vocab, tool: dict[str, Any], taken: set[str]
+) -> Rewrite:
     style = rng.choice(STYLES)
     masked = rng.random() < 0.08
     words = split_words(tool["name"])
@@ -725,8 +761,10 @@ def rewritten_group(rng: random.Random, vocab: Vocab, size: int) -> list[Example
     out = []
     for ex in exs:
         answers = [
-            {"name": rewrites[a["name"]].definition["name"],
-             "arguments": rewrites[a["name"]].answer(a["arguments"])}
+            {
+                "name": rewrites[a["name"]].definition["name"],
+                "arguments": rewrites[a["name"]].answer(a["arguments"]),
+            }
             for a in ex["answers"]
         ]
         out.append({"query": ex["query"], "tools": tools, "answers": answers})
@@ -770,7 +808,9 @@ def generate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.schemas", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m training.schemas", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("out", help="JSONL file to write")
     ap.add_argument("--n", type=int, default=200000, help="examples (default 200000)")
     ap.add_argument("--seed", type=int, default=0)

@@ -41,6 +41,7 @@ class TrainArgs:
     vocab_size: int = 4096
     qtype: str = "f16"
     keep_checkpoints: bool = False  # also keep each eval's export as OUT.stepN.gguf
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when available)
     dim: int = 256
     n_layers: int = 6
     n_heads: int = 8
@@ -190,6 +191,18 @@ def loss_fn(model, batch):
     return (nll * w).sum() / w.sum().clamp_min(1e-6), logits, nll
 
 
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: torch sees no CUDA device")
+    return torch.device(name)
+
+
+def _on(device: torch.device, batch: tuple) -> tuple:
+    return batch if device.type == "cpu" else tuple(t.to(device, non_blocking=True) for t in batch)
+
+
 @torch.no_grad()
 def evaluate(model, items, pad_id, batch_tokens=16384, bf16=True, max_len=1024):
     """Answer loss per token, and the share of examples whose answer is right token by token
@@ -198,8 +211,9 @@ def evaluate(model, items, pad_id, batch_tokens=16384, bf16=True, max_len=1024):
     tot, n, correct_seq, nseq = 0.0, 0, 0, 0
     rng = random.Random(0)
     for packs in make_batches(items, batch_tokens, rng, max_len):
-        batch = collate(items, packs, pad_id, 0.0)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        device = next(model.parameters()).device
+        batch = _on(device, collate(items, packs, pad_id, 0.0))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             _, logits, nll = loss_fn(model, batch)
         _, _, _, tgt, w, seg = batch
         mask = w > 0
@@ -254,6 +268,9 @@ def train(a: TrainArgs) -> dict:
         model = LlamaLM(c)
         log(f"from scratch: {model.n_params() / 1e6:.2f}M params, config {c.to_dict()}")
 
+    device = pick_device(a.device)
+    model.to(device)
+    log(f"device: {device}")
     items = encode_examples(exs, tok, a.max_len)
     vitems = encode_examples(vexs, tok, a.max_len)
     ntok = sum(len(x.prefix) + len(x.branch) for x in items)
@@ -297,10 +314,10 @@ def train(a: TrainArgs) -> dict:
             break
         if not batches:
             batches = make_batches(items, a.batch_tokens, rng, a.max_len, a.max_branches)
-        batch = collate(items, batches.pop(), tok.pad_id, a.prompt_weight)
+        batch = _on(device, collate(items, batches.pop(), tok.pad_id, a.prompt_weight))
         for g in opt.param_groups:
             g["lr"] = lr_at(progress, step)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
             loss, _, _ = loss_fn(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
