@@ -28,12 +28,10 @@ from typing import Any
 
 import orjson
 
+from pipeline.results import read_results
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = PROJECT_ROOT / "inputs" / "queries.jsonl"
-MODEL_CANDIDATES = (
-    PROJECT_ROOT / "workers" / "models" / "needle-tools.gguf",
-    PROJECT_ROOT / "workers" / "models" / "needle-test.gguf",
-)
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -51,9 +49,12 @@ def expand_requests(source: Path, count: int, target: Path) -> Path:
 
 
 def default_model(workdir: Path) -> Path:
-    for candidate in MODEL_CANDIDATES:
-        if candidate.is_file():
-            return candidate
+    """The pipeline's default model (:func:`pipeline.models.default_model_path`), or a
+    fresh test model when not even that is there."""
+    from pipeline.models import default_model_path
+
+    if default_model_path().is_file():
+        return default_model_path()
     from workers.testmodel import write_test_model
 
     return write_test_model(workdir / "needle-test.gguf")
@@ -279,7 +280,7 @@ def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Pat
     watch.stop()
     if process.returncode not in (0, 1):
         raise RuntimeError(f"pipeline failed with status {process.returncode}")
-    rows = _results(out)
+    rows = [result.to_dict() for result in read_results(out)]  # the result-line codec
     spans = _trace_spans(traces)
     llm = [s for s in spans if s["attributes"].get("openinference.span.kind") == "LLM"]
     worker_spans: dict[int, list[dict[str, Any]]] = {}

@@ -10,28 +10,29 @@ from typing import Any
 import anyio
 import orjson
 
-from pipeline.models import ModelError, resolve_model
-from pipeline.sink import OutputError, ResumeRefused
-from pipeline.supervisor import (
+from pipeline.config import (
     FatalRunError,
     RunConfig,
     RunSummary,
-    Supervisor,
     default_workers,
     threads_per_worker,
 )
-from pipeline.telemetry import (
+from pipeline.models import ModelError, resolve_model
+from pipeline.sink import OutputError, ResumeRefused
+from pipeline.supervisor import Supervisor
+from workers.dispatch import DispatchSpecError, check_importable, check_spec, load_callable
+from workers.engine import DecodingSettings
+from workers.prompts import PROMPT_FORMATS
+from workers.telemetry.settings import (
     METRIC_EXPORTERS,
     TRACE_EXPORTERS,
     TelemetryConfigError,
     resolve_settings,
 )
-from workers.dispatch import DispatchSpecError, check_importable, check_spec
-from workers.engine import DecodingSettings
-from workers.prompts import PROMPT_FORMATS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SUBCOMMANDS = ("train", "eval")
+# Subcommands that live in the training package, above the pipeline.
+SUBCOMMANDS = {"train": "training.cli:train_main", "eval": "training.cli:eval_main"}
 
 DESCRIPTION = """\
 Turn natural-language requests into structured tool calls with a small GGUF model.
@@ -68,6 +69,13 @@ def positive_int(text: str) -> int:
 def dispatch_spec(text: str) -> str:
     try:
         return check_spec(text)
+    except DispatchSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def engine_spec(text: str) -> str:
+    try:
+        return check_spec(text, "--engine")
     except DispatchSpecError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -151,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run each valid call through FUNCTION(name, arguments) in the workers; what it "
         'returns goes to the output\'s "results" (a raising tool makes the request a '
         "tool_error), and each call gets an execute_tool span",
+    )
+    model.add_argument(
+        "--engine",
+        metavar="MODULE:FUNCTION",
+        type=engine_spec,
+        help="build each worker's model runtime with FUNCTION(model_path, n_ctx=, "
+        "n_threads=, n_batch=, verbose=), an Engine as in workers.engine, for the same "
+        "model (default: llama.cpp)",
     )
     model.add_argument(
         "--max-tokens",
@@ -306,6 +322,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     default_tools = load_tools_file(args.tools) if args.tools else None
     if args.dispatch:
         check_importable(args.dispatch)
+    if args.engine:
+        check_importable(args.engine, "--engine")
     return RunConfig(
         input_path=args.input,
         output_path=args.output or default_output_path(args.input),
@@ -314,6 +332,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         threads_per_worker=args.threads or threads_per_worker(workers),
         prompt_format=args.prompt_format,
         dispatch=args.dispatch,
+        engine=args.engine,
         decoding=DecodingSettings(
             max_tokens=args.max_tokens,
             temperature=args.temperature,
@@ -360,11 +379,8 @@ def format_summary(summary: RunSummary, config: RunConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in SUBCOMMANDS:
-        from training import cli as training_cli
-
-        command = training_cli.train_main if argv[0] == "train" else training_cli.eval_main
-        return command(argv[1:])
+    if argv and argv[0] in SUBCOMMANDS:  # loaded by name: the pipeline never imports them
+        return int(load_callable(SUBCOMMANDS[argv[0]], argv[0])(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

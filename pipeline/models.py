@@ -26,9 +26,12 @@ class ModelRef:
     spec: str  # what the user asked for (or "default")
 
     def digest(self) -> str:
-        """sha256 of the file, cached by path, size and mtime (part of a run's fingerprint)."""
-        stat = self.path.stat()
-        return _file_digest(str(self.path), stat.st_size, stat.st_mtime_ns)
+        """sha256 of the file (part of a run's fingerprint); it reads the whole file."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
 
 
 def default_model_path() -> Path:
@@ -113,17 +116,3 @@ def _check_gguf(path: Path, what: str) -> None:
     with open(path, "rb") as stream:
         if stream.read(4) != b"GGUF":
             raise ModelError(f"{what} is not a GGUF file: {path}")
-
-
-_digests: dict[tuple[str, int, int], str] = {}
-
-
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    key = (path, size, mtime_ns)
-    if key not in _digests:
-        digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-        _digests[key] = digest.hexdigest()
-    return _digests[key]

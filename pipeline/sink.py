@@ -19,6 +19,7 @@ import orjson
 
 from pipeline.idset import IdSet
 from pipeline.requests import RESUMED_BY_LINE
+from pipeline.results import ResultLineError, decode_line
 
 META_SUFFIX = ".meta.json"
 
@@ -165,7 +166,8 @@ class JsonlSink:
             return
         data = b"".join(lines)
         self._write_some(memoryview(data))  # blocking: takes it all (pipes use write_async)
-        self._wrote(len(data))
+        if self._wrote(len(data)):
+            self.sync()
 
     async def write_async(self, lines: list[bytes]) -> None:
         """:meth:`write`, waiting in the event loop while a non-blocking pipe is full.
@@ -178,7 +180,8 @@ class JsonlSink:
         while rest:
             await anyio.wait_writable(self._fd)
             rest = self._write_some(rest)
-        self._wrote(len(data))
+        if self._wrote(len(data)):  # an fsync can take long on a busy disk: off the loop
+            await anyio.to_thread.run_sync(self.sync)
 
     def _write_some(self, view: memoryview) -> memoryview:
         """Write until done or until a non-blocking pipe is full; returns what is left."""
@@ -194,12 +197,12 @@ class JsonlSink:
             raise OutputError(f"cannot write output {self.path}: {exc.strerror or exc}") from None
         return view
 
-    def _wrote(self, size: int) -> None:
+    def _wrote(self, size: int) -> bool:
+        """Count a whole write; returns whether an fsync is due."""
         if self._end is not None:
             self._end += size
         self._dirty = True
-        if time.monotonic() - self._last_sync >= self.fsync_interval_s:
-            self.sync()
+        return time.monotonic() - self._last_sync >= self.fsync_interval_s
 
     def _cut_partial_write(self) -> None:
         """After a failed write (disk full): the file ends at the last whole line again."""
@@ -240,21 +243,15 @@ def scan_existing_output(path: Path) -> ResumeState:
             if not raw.endswith(b"\n"):
                 break
             try:
-                result = orjson.loads(raw)
-            except orjson.JSONDecodeError:
+                result = decode_line(raw)
+            except ResultLineError:
                 break
-            if not isinstance(result, dict) or "id" not in result:
-                break
-            error = result.get("error") or {}
-            if result.get("status") != "ok":
+            if not result.ok:
                 state.errors += 1
-            if isinstance(error, dict) and error.get("type") in RESUMED_BY_LINE:
-                line = result.get("line")
-                if not isinstance(line, int):
-                    break
-                state.done_lines.add(line)
+            if result.error_type in RESUMED_BY_LINE:
+                state.done_lines.add(result.line)
             else:
-                state.done_ids.add(result["id"])
+                state.done_ids.add(result.id)
             state.lines += 1
             good_end += len(raw)
     size = path.stat().st_size

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +16,12 @@ import anyio
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from pipeline.telemetry import CONSOLE_TELEMETRY_PREFIX
+from workers.messages import Fatal, Init, Job, Ready, Result, Shutdown, expect, to_wire
 from workers.protocol import HEADER, MAX_FRAME_BYTES, ProtocolError, decode_body, encode_frame
+from workers.telemetry.settings import CONSOLE_TELEMETRY_PREFIX
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STDERR_TAIL_LINES = 20
-
-
-# Every worker process started and not yet reaped, for an immediate exit.
-_live_workers: set[WorkerProcess] = set()
-
-
-def kill_all_workers_now() -> None:
-    """SIGKILL every worker process of this supervisor (a second signal: exit at once)."""
-    for worker in list(_live_workers):
-        worker.kill_now()
 
 
 class WorkerDied(Exception):
@@ -53,11 +45,15 @@ def worker_environment(n_threads: int) -> dict[str, str]:
 
 
 class WorkerProcess:
-    def __init__(self, index: int, process: Process, verbose: bool) -> None:
+    def __init__(
+        self, index: int, process: Process, verbose: bool, live: set[WorkerProcess]
+    ) -> None:
         self.index = index
         self.process = process
         self.verbose = verbose
-        self.ready: dict[str, Any] = {}
+        self.ready = Ready(pid=process.pid, model="", n_ctx=0, load_ms=0.0)
+        self._live = live  # the pool's set of processes not yet reaped
+        live.add(self)
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         assert process.stdout is not None
         self._frames = BufferedByteReceiveStream(process.stdout)
@@ -70,39 +66,41 @@ class WorkerProcess:
     async def start(
         cls,
         index: int,
-        init: dict[str, Any],
+        init: Init,
         task_group: TaskGroup,
         *,
         verbose: bool,
         start_timeout_s: float,
+        live: set[WorkerProcess],
+        command: Sequence[str] | None = None,
     ) -> WorkerProcess:
         """Spawn a fresh interpreter, send it ``init``, and wait until the model is loaded."""
         try:
             process = await anyio.open_process(
-                [sys.executable, "-m", "workers"],
+                list(command or [sys.executable, "-m", "workers"]),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=worker_environment(int(init["n_threads"])),
+                env=worker_environment(init.n_threads),
                 start_new_session=True,  # terminal signals go to the supervisor only
             )
         except OSError as exc:  # out of processes, memory or file descriptors
             raise WorkerStartError(f"worker {index} could not be started: {exc}") from None
-        worker = cls(index, process, verbose)
-        _live_workers.add(worker)
+        worker = cls(index, process, verbose, live)
         try:
             task_group.start_soon(worker._pump_stderr)
             try:
                 with anyio.fail_after(start_timeout_s):
-                    ready = await worker.call(init)
+                    await worker.send(init)
+                    ready = await worker._receive(Ready, Fatal)
             except TimeoutError:
                 raise WorkerStartError(
                     f"worker {index} did not load the model within {start_timeout_s:.0f}s"
                 ) from None
             except WorkerDied as exc:
                 raise WorkerStartError(f"worker {index} failed to start: {exc}") from None
-            if ready.get("type") == "fatal":
-                raise WorkerStartError(f"worker {index} could not start: {ready.get('message')}")
+            if isinstance(ready, Fatal):
+                raise WorkerStartError(f"worker {index} could not start: {ready.message}")
         except BaseException:  # a failed or cancelled start leaves no process behind
             with anyio.CancelScope(shield=True):
                 await worker.kill()
@@ -110,28 +108,28 @@ class WorkerProcess:
         worker.ready = ready
         return worker
 
-    async def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send one frame and wait for the answer."""
-        await self.send(message)
-        return await self.receive()
-
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: Init | Job) -> None:
         """Queue one frame for the worker; it reads frames in order, one job at a time."""
         assert self.process.stdin is not None
-        frame = encode_frame(message)  # TypeError here: the message cannot be encoded
+        frame = encode_frame(to_wire(message))  # TypeError: the message cannot be encoded
         try:
             await self.process.stdin.send(frame)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             raise WorkerDied(await self._death_message(exc)) from None
 
-    async def receive(self) -> dict[str, Any]:
-        """The worker's next frame: answers come in the order the jobs were sent."""
+    async def receive(self) -> Result:
+        """The worker's next result: they come in the order the jobs were sent. A frame
+        that is not a result (garbage, a wrong field) is a :class:`WorkerDied`."""
+        result: Result = await self._receive(Result)
+        return result
+
+    async def _receive(self, *types: type) -> Any:
         try:
             header = await self._frames.receive_exactly(HEADER.size)
             (length,) = HEADER.unpack(header)
             if length > MAX_FRAME_BYTES:
                 raise ProtocolError(f"frame of {length} bytes")
-            return decode_body(await self._frames.receive_exactly(length))
+            return expect(decode_body(await self._frames.receive_exactly(length)), *types)
         except (
             anyio.EndOfStream,
             anyio.IncompleteRead,
@@ -142,9 +140,14 @@ class WorkerProcess:
         ) as exc:
             raise WorkerDied(await self._death_message(exc)) from None
 
+    async def death_message(self, broke: str) -> str:
+        """What to say of a worker that broke the protocol (``broke`` says how)."""
+        return await self._death_message(ProtocolError(broke))
+
     async def _death_message(self, cause: BaseException) -> str:
-        with anyio.move_on_after(2):
-            await self.process.wait()
+        if not isinstance(cause, (ProtocolError, ValueError)):  # it is ending: say how
+            with anyio.move_on_after(2):
+                await self.process.wait()
         code = self.process.returncode
         if code is None:
             what = f"broke the protocol ({type(cause).__name__}: {cause})"
@@ -169,18 +172,18 @@ class WorkerProcess:
                 return
             text = line.decode("utf-8", errors="replace")
             if text.startswith(CONSOLE_TELEMETRY_PREFIX):  # --traces console, from a worker
-                sys.stderr.write(text[len(CONSOLE_TELEMETRY_PREFIX) :] + "\n")
+                await _show(text[len(CONSOLE_TELEMETRY_PREFIX) :] + "\n")
                 continue
             self.stderr_tail.append(text)
             if self.verbose:
-                sys.stderr.write(f"[worker {self.index}] {text}\n")
+                await _show(f"[worker {self.index}] {text}\n")
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Ask the worker to finish (it flushes its spans), then make sure it is gone."""
         if self.process.returncode is None:
             try:
                 assert self.process.stdin is not None
-                await self.process.stdin.send(encode_frame({"type": "shutdown"}))
+                await self.process.stdin.send(encode_frame(to_wire(Shutdown())))
                 await self.process.stdin.aclose()
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 pass
@@ -199,7 +202,7 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
             await self.process.wait()
-        _live_workers.discard(self)
+        self._live.discard(self)
         await self.process.aclose()
 
     def kill_now(self) -> None:
@@ -207,3 +210,8 @@ class WorkerProcess:
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
+
+
+async def _show(text: str) -> None:
+    """Write to our stderr off the event loop (a paused terminal must not stall the run)."""
+    await anyio.to_thread.run_sync(sys.stderr.write, text)

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tests.conftest import write_jsonl
 from workers.engine import DecodingSettings, LlamaEngine
+from workers.messages import Job, to_wire
 from workers.prompts import make_prompt_format
 from workers.toolset import CallValidationError, ToolSet, normalize_tools, tools_key
 from workers.worker import JobHandler, parse_answer
@@ -50,8 +51,8 @@ def decode(engine: LlamaEngine, tools: list[dict[str, Any]], seeds=SEEDS) -> lis
             0,
         )
         for index, query in enumerate(QUERIES):
-            job = {"seq": index, "query": query, "tools": tools, "tools_key": tools_key(tools)}
-            results.append(handler.handle(job))
+            job = Job(index, index, query, tools, tools_key(tools))
+            results.append(to_wire(handler.handle(job)))
     return results
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+import fault_engine
 import orjson
 from conftest import (
     PROJECT_ROOT,
@@ -70,7 +71,9 @@ def test_replaced_worker_flushes_its_spans(run_cli, tmp_path):
         "file",
         "--traces-file",
         str(trace_file),
-        env={"NEEDLE_PIPELINE_TEST_HANG_MARKER": HANG_MARKER, **FLUSH_ONLY_AT_EXIT},
+        "--engine",
+        fault_engine.SPEC,
+        env={fault_engine.HANG_MARKER_ENV: HANG_MARKER, **FLUSH_ONLY_AT_EXIT},
         timeout=180,
     )
     assert run.returncode == 1, run.stderr
@@ -82,8 +85,10 @@ def test_replaced_worker_flushes_its_spans(run_cli, tmp_path):
     for result in results.values():
         trace = traces[result["trace_id"]]
         if result["id"] == "hangs":
-            (root,) = trace
+            # The root, and the prompt stage it hung in (ended as the worker was stopped).
+            (root,) = [span for span in trace if not span.get("parentSpanId")]
             assert root["status"]["code"] == "STATUS_CODE_ERROR"
+            assert [span["name"] for span in trace if span is not root] in ([], ["prompt"])
             assert any(e["name"] == "exception" for e in root.get("events", []))
             continue
         assert_complete(trace, result["status"])
@@ -105,10 +110,19 @@ def test_sigterm_of_the_pipeline_loses_no_span(test_model, tmp_path):
     command = [sys.executable, "-m", "pipeline", str(requests), "-o", str(output)]
     command += ["--model", str(test_model), "--workers", "1", "--grace", "1"]
     command += ["--timeout", "300", "--traces", "file", "--traces-file", str(trace_file)]
+    command += ["--engine", fault_engine.SPEC]
+    hangs = tmp_path / "hangs"
+    hangs.mkdir()
     process = subprocess.Popen(
         command,
         cwd=PROJECT_ROOT,
-        env=cli_env({"NEEDLE_PIPELINE_TEST_HANG_MARKER": HANG_MARKER, **FLUSH_ONLY_AT_EXIT}),
+        env=cli_env(
+            {
+                fault_engine.HANG_MARKER_ENV: HANG_MARKER,
+                fault_engine.HANG_DIR_ENV: str(hangs),
+                **FLUSH_ONLY_AT_EXIT,
+            }
+        ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -117,13 +131,12 @@ def test_sigterm_of_the_pipeline_loses_no_span(test_model, tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # wait until it is stuck on the hanging line
-            if output.exists() and len(read_jsonl(output)) >= 6:
+            if fault_engine.hung_workers(hangs) and len(read_jsonl(output)) >= 6:
                 break
             assert process.poll() is None, process.communicate()
-            time.sleep(0.2)
+            time.sleep(0.05)
         else:
             raise AssertionError("the run never reached the hanging request")
-        time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -165,9 +178,14 @@ def test_sampling_is_decided_at_the_root(run_cli, tmp_path):
     )
     assert run.returncode in (0, 1), run.stderr
     results = run.results()
+    # Mostly answered (the random test model truncates a few): the sampled traces below
+    # must include whole successful requests, not only error lines.
+    assert sum(r["status"] == "ok" for r in results) >= len(results) * 3 // 4
     traces = traces_of(exported_spans(trace_file))
     sampled = [r for r in results if r["trace_id"] in traces]
     assert 0 < len(sampled) < len(results)
+    assert any(r["status"] == "ok" for r in sampled)
+    assert any(r["status"] == "ok" for r in results if r["trace_id"] not in traces)
     assert set(traces) == {r["trace_id"] for r in sampled}
     for result in sampled:
         assert_complete(traces[result["trace_id"]], result["status"])

@@ -15,19 +15,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from pipeline.telemetry import (
-    REDACTED,
-    GuardedSpanExporter,
-    TelemetryConfigError,
-    create_tracer_provider,
-    inject_trace_context,
-    redact_error_message,
-    resolve_settings,
-    shutdown_within,
-    tool_call_parts,
-)
 from workers.engine import Completion, DecodingSettings
+from workers.messages import Job, Result
 from workers.prompts import make_prompt_format
+from workers.telemetry.attributes import inject_trace_context, redact_error_message, tool_call_parts
+from workers.telemetry.export import GuardedSpanExporter
+from workers.telemetry.providers import create_tracer_provider, shutdown_within
+from workers.telemetry.settings import REDACTED, TelemetryConfigError, resolve_settings
 from workers.worker import JobHandler
 
 TOOLS = [
@@ -131,7 +125,7 @@ class FakeEngine:
         return Completion(self.text, len(tokens), 7, 0, self.finish_reason, 1.5, 2.5)
 
 
-def handle(text: str, capture: bool, finish_reason: str = "stop") -> tuple[dict, list]:
+def handle(text: str, capture: bool, finish_reason: str = "stop") -> tuple[Result, list]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -146,7 +140,7 @@ def handle(text: str, capture: bool, finish_reason: str = "stop") -> tuple[dict,
     )
     with tracer.start_as_current_span("process_request") as root:
         trace = inject_trace_context(root)
-    job = {"seq": 1, "id": "r1", "query": QUERY, "tools": TOOLS, "tools_key": "k", "trace": trace}
+    job = Job(seq=1, id="r1", query=QUERY, tools=TOOLS, tools_key="k", trace=trace)
     result = handler.handle(job)
     spans = [s for s in exporter.get_finished_spans() if s.name != "process_request"]
     return result, spans
@@ -169,9 +163,9 @@ def everything(spans: list) -> str:
 def test_validation_failure_is_an_event_without_values_unless_captured():
     answer = orjson.dumps([{"name": "set_timer", "arguments": {"duration_seconds": SECRET}}])
     result, spans = handle(answer.decode(), capture=False)
-    assert result["status"] == "error"
-    assert result["error"]["type"] == "invalid_arguments"
-    assert SECRET in result["error"]["message"]  # the output line keeps the full message
+    assert result.status == "error"
+    assert result.error is not None and result.error.type == "invalid_arguments"
+    assert SECRET in result.error.message  # the output line keeps the full message
     validate = next(s for s in spans if s.name == "validate")
     assert validate.status.status_code is StatusCode.ERROR
     (event,) = [e for e in validate.events if e.name == "validation_failed"]
@@ -195,15 +189,15 @@ def test_validation_failure_is_an_event_without_values_unless_captured():
 
 def test_each_failure_is_recorded_once_where_it_happened():
     result, spans = handle("not json", capture=False)
-    assert result["error"]["type"] == "invalid_output"
+    assert result.error is not None and result.error.type == "invalid_output"
     failed = [s for s in spans if s.status.status_code is StatusCode.ERROR]
     assert [s.name for s in failed] == ["parse"]
     assert [e.name for e in failed[0].events] == ["exception"]
     assert failed[0].attributes["error.type"] == "invalid_output"
 
     result, spans = handle("[", capture=False, finish_reason="length")
-    assert result["error"]["type"] == "truncated"
-    assert result["usage"]["completion_tokens"] == 7  # a truncated answer still used tokens
+    assert result.error is not None and result.error.type == "truncated"
+    assert result.usage.completion_tokens == 7  # a truncated answer still used tokens
     failed = [s for s in spans if s.status.status_code is StatusCode.ERROR]
     assert [s.name for s in failed] == ["text_completion fake-model"]
     assert [e.name for e in failed[0].events] == ["exception"]
@@ -212,8 +206,8 @@ def test_each_failure_is_recorded_once_where_it_happened():
 
 def test_worker_spans_follow_the_traceparent_and_carry_genai_attributes():
     result, spans = handle("[]", capture=False)
-    assert result["status"] == "ok" and result["operation"] == "text_completion"
-    assert result["inference_ms"] >= 0
+    assert result.status == "ok" and result.operation == "text_completion"
+    assert result.inference_ms is not None and result.inference_ms >= 0
     assert [s.name for s in spans] == ["prompt", "text_completion fake-model", "parse", "validate"]
     assert len({s.context.trace_id for s in spans}) == 1
     assert len({s.parent.span_id for s in spans}) == 1
@@ -281,7 +275,7 @@ def test_traces_none_records_nothing_but_still_gives_trace_ids():
 
 
 def test_resource_names_the_service_unless_the_environment_does(monkeypatch):
-    from pipeline.telemetry import make_resource
+    from workers.telemetry.providers import make_resource
 
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -241,9 +242,19 @@ def test_default_output_location_and_chat_prompt_format(test_model, tmp_path):
     assert {s["attrs"]["gen_ai.operation.name"] for s in llm} == {"chat"}
 
 
-def test_help_documents_every_option():
-    from pipeline.cli import build_parser
+# The command line's public options, kept by hand: a renamed, lost or undocumented
+# option fails the test below (and belongs in the README's usage table too).
+CLI_OPTIONS = {
+    "-h", "--help", "-o", "--output", "--tools", "--overwrite", "--ordered",
+    "--max-line-bytes", "-m", "--model", "--prompt-format", "--dispatch", "--engine",
+    "--max-tokens", "--temperature", "--seed", "--max-calls", "--max-string-length",
+    "--n-ctx", "-w", "--workers", "--threads", "--timeout", "--max-attempts", "--grace",
+    "--window", "--traces", "--traces-file", "--capture-content", "--metrics",
+    "--metrics-file", "-v", "--verbose", "-q", "--quiet",
+}  # fmt: skip
 
+
+def test_help_documents_every_option():
     completed = subprocess.run(
         [sys.executable, "-m", "pipeline", "--help"],
         cwd=PROJECT_ROOT,
@@ -253,11 +264,15 @@ def test_help_documents_every_option():
         timeout=60,
     )
     assert completed.returncode == 0
-    for action in build_parser()._actions:
-        for option in action.option_strings:
-            assert option in completed.stdout
-        if action.option_strings and action.help:
-            assert action.help.split()[0] in completed.stdout
+    documented = set()
+    for line in completed.stdout.splitlines():
+        entry = re.match(r"^  (-[\w-]+(?: [A-Z_.:]+)?(?:, -[\w-]+(?: [A-Z_.:]+)?)*)", line)
+        if entry:
+            documented.update(re.findall(r"(?:^|, )(-[\w-]+)", entry.group(1)))
+    assert documented == CLI_OPTIONS
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    table = re.findall(r"^\| `(-[\w-]+)", readme, re.M)
+    assert table and set(table) <= CLI_OPTIONS  # the README's table names real options
 
 
 @pytest.mark.parametrize(

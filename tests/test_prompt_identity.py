@@ -17,6 +17,7 @@ from opentelemetry.trace import NoOpTracer
 from pipeline.requests import ToolCache, build_request, decode_line, read_id
 from training import data as D
 from workers.engine import Completion, DecodingSettings
+from workers.messages import Job, expect, to_wire
 from workers.prompts import make_prompt_format
 from workers.protocol import HEADER, decode_body, encode_frame
 from workers.worker import JobHandler
@@ -46,17 +47,8 @@ def serving_prompt(line: bytes) -> str:
     supervisor does, sent to the worker in a frame, rendered by the worker."""
     document = decode_line(line, 1)
     request = build_request(document, 1, read_id(document, 1), None, ToolCache())
-    job = {
-        "type": "job",
-        "seq": 1,
-        "id": request.id,
-        "query": request.query,
-        "tools": request.tools,
-        "tools_key": request.tools_key,
-        "trace": {},
-        "attempt": 1,
-    }
-    job = decode_body(encode_frame(job)[HEADER.size :])
+    job = Job(1, request.id, request.query, request.tools, request.tools_key)
+    job = expect(decode_body(encode_frame(to_wire(job))[HEADER.size :]), Job)
     engine = RecordingEngine()
     handler = JobHandler(
         engine, make_prompt_format("needle", {}), DecodingSettings(), NoOpTracer(), False, 0

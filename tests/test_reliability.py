@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 import test_reliability_support as support
-from conftest import write_jsonl
+from conftest import exported_spans, write_jsonl
 from test_reliability_support import Cli, comparable, read_output
 
 pytestmark = pytest.mark.slow
@@ -77,13 +77,15 @@ def test_request_that_always_crashes_its_worker_becomes_worker_crashed(
     assert "2 worker restarts" in cli.stderr
 
 
-def test_the_crash_switch_is_off_without_its_environment_variable(
+def test_production_workers_have_no_crash_switch(
     tmp_path: Path, start_cli: Callable[..., Cli], samples: tuple[dict, ...]
 ) -> None:
+    """Faults come only from the test engine: the marker variable alone does nothing."""
     rows = support.many_requests(5, samples)
     rows[2]["query"] += " CRASH-ME"
     source = write_jsonl(tmp_path / "in.jsonl", rows)
-    cli = start_cli(source, tmp_path / "out.jsonl", "-w", "1")
+    env = {support.CRASH_MARKER_ENV: "CRASH-ME"}
+    cli = start_cli(source, tmp_path / "out.jsonl", "-w", "1", env=env, inject_faults=False)
     assert cli.wait() == 0, cli.stderr
     assert all(r["status"] == "ok" for r in read_output(tmp_path / "out.jsonl"))
 
@@ -161,14 +163,17 @@ def test_second_signal_exits_at_once_with_valid_output(
 ) -> None:
     marker = f"HANG-{uuid.uuid4().hex[:8]}"
     rows = support.many_requests(60, samples)
-    for index in (20, 21):  # then both workers hang, so a graceful stop would wait
+    # Rows 20 to 29 all hang: more than the two workers can hold (each holds at most two
+    # jobs), so both hang and nothing after row 19 is written.
+    for index in range(20, 30):
         rows[index]["query"] += f" {marker}"
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
-    env = {support.HANG_MARKER_ENV: marker}
+    hangs = tmp_path / "hangs"
+    hangs.mkdir()
+    env = {support.HANG_MARKER_ENV: marker, support.HANG_DIR_ENV: str(hangs)}
     cli = start_cli(source, output, "-w", "2", "--timeout", "600", "--grace", "600", env=env)
-    cli.wait_for_lines(20)
-    time.sleep(0.5)
+    support.wait_for(lambda: support.hung_workers(hangs) == 2, 180, "both workers to hang")
     cli.signal(signal.SIGTERM)
     time.sleep(1.0)
     assert cli.process.poll() is None, "the graceful stop should still wait for the hung requests"
@@ -195,10 +200,12 @@ def test_requests_still_running_after_the_grace_period_are_left_for_a_resume(
     rows[10]["query"] += f" {marker}"
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
-    env = {support.HANG_MARKER_ENV: marker}
+    hangs = tmp_path / "hangs"
+    hangs.mkdir()
+    env = {support.HANG_MARKER_ENV: marker, support.HANG_DIR_ENV: str(hangs)}
     cli = start_cli(source, output, "-w", "1", "--timeout", "600", "--grace", "2", env=env)
+    support.wait_for(lambda: support.hung_workers(hangs) == 1, 180, "the worker to hang")
     cli.wait_for_lines(10)
-    time.sleep(0.5)  # the one worker is now stuck on the hanging request
     sent = time.monotonic()
     cli.signal(signal.SIGTERM)
     assert cli.wait(timeout=120) == 143, cli.stderr
@@ -303,9 +310,19 @@ def test_ordered_output_stays_in_input_order_across_an_interruption(
     output = tmp_path / "out.jsonl"
     args = ("-w", "2", "--ordered", "--timeout", "600")
     env = {support.HANG_MARKER_ENV: marker}
-    first = start_cli(source, output, *args, "--grace", "1", env=env)
+    traces = tmp_path / "spans.jsonl"
+    tracing = ("--traces", "file", "--traces-file", str(traces))
+    first = start_cli(source, output, *args, *tracing, "--grace", "1", env=env)
     first.wait_for_lines(10)
-    time.sleep(1.0)  # requests after the hanging one finish and wait for their turn
+
+    def validated() -> int:
+        spans = exported_spans(traces) if traces.exists() else []
+        return sum(span["name"] == "validate" for span in spans)
+
+    # Requests after the hanging one finish (their worker spans are exported) and wait
+    # for their turn: the window holds lines 11 to 18; line 15 is an error line, and line
+    # 12 may be queued behind the hanging one.
+    support.wait_for(lambda: validated() >= 10 + 5, 120, "requests after the hang to finish")
     first.signal(signal.SIGTERM)
     assert first.wait() == 143, first.stderr
     assert [r["line"] for r in read_output(output)] == list(range(1, 11))

@@ -20,12 +20,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import fault_engine
 import orjson
 from conftest import PROJECT_ROOT, SAMPLE_QUERIES, cli_env, read_jsonl
 
 TOKEN_ENV = "NEEDLE_PIPELINE_TEST_RUN_TOKEN"
-CRASH_MARKER_ENV = "NEEDLE_PIPELINE_TEST_CRASH_MARKER"
-HANG_MARKER_ENV = "NEEDLE_PIPELINE_TEST_HANG_MARKER"
+CRASH_MARKER_ENV = fault_engine.CRASH_MARKER_ENV
+HANG_MARKER_ENV = fault_engine.HANG_MARKER_ENV
+HANG_DIR_ENV = fault_engine.HANG_DIR_ENV
+hung_workers = fault_engine.hung_workers
 
 
 def sample_requests() -> list[dict[str, Any]]:
@@ -173,10 +176,13 @@ class Cli:
         env: dict[str, str] | None = None,
         preexec_fn: Callable[[], None] | None = None,
         stdin: int = subprocess.DEVNULL,
+        inject_faults: bool = True,  # with a marker in env: --engine tests.fault_engine:...
     ) -> None:
         self.output = output
         command = [sys.executable, "-m", "pipeline", str(input_path), "-o", str(output)]
         command += ["--model", str(model), *args]
+        if inject_faults and env and (CRASH_MARKER_ENV in env or HANG_MARKER_ENV in env):
+            command += ["--engine", fault_engine.SPEC]  # faults are injected by an engine
         self.command = command
         self.process = subprocess.Popen(
             command,

@@ -49,6 +49,20 @@ def test_resume_with_other_settings_is_refused(
     assert "default_tools_sha256" in refused.stderr
     assert output.read_bytes() == before
 
+    for option, value, change in [
+        ("--prompt-format", "chat", "prompt_format: 'needle' -> 'chat'"),
+        ("--temperature", "0.5", "temperature: 0.0 -> 0.5"),
+        ("--seed", "7", "seed: 0 -> 7"),
+        ("--dispatch", "json:dumps", "dispatch: None -> 'json:dumps'"),
+        ("--max-calls", "2", "max_calls: 4 -> 2"),
+        ("--max-string-length", "0", "max_string_length: 128 -> 0"),
+        ("--n-ctx", "256", "n_ctx: 0 -> 256"),
+    ]:
+        refused = start_cli(source, output, "-w", "1", option, value)
+        assert refused.wait() == 2, (option, refused.stderr)
+        assert change in refused.stderr, (option, refused.stderr)
+        assert output.read_bytes() == before
+
     # --overwrite starts afresh with the new settings, and a resume then accepts them.
     fresh = start_cli(source, output, "-w", "1", "--max-tokens", "100", "--overwrite")
     assert fresh.wait() in (0, 1), fresh.stderr

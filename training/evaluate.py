@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -223,25 +221,31 @@ def direct_results(
 def run_pipeline(
     requests: Path, results: Path, model: str | None, workers: int | None, *extra: str
 ) -> int:
-    """``python -m pipeline REQUESTS -o RESULTS --overwrite`` in a subprocess; its exit
-    status (1 when some requests failed, which an evaluation expects)."""
-    cmd = [sys.executable, "-m", "pipeline", str(requests), "-o", str(results), "--overwrite"]
+    """``python -m pipeline REQUESTS -o RESULTS --overwrite``, run in this process through
+    the same supervisor; its exit status (1 when some requests failed, which an
+    evaluation expects)."""
+    from pipeline.cli import main as pipeline_main
+
+    argv = [str(requests), "-o", str(results), "--overwrite"]
     if model:
-        cmd += ["--model", model]
+        argv += ["--model", model]
     if workers:
-        cmd += ["--workers", str(workers)]
-    cmd += list(extra)
-    print("running:", " ".join(cmd), file=sys.stderr, flush=True)
-    return subprocess.run(cmd, env=os.environ.copy()).returncode
+        argv += ["--workers", str(workers)]
+    argv += list(extra)
+    print("running: python -m pipeline", " ".join(argv), file=sys.stderr, flush=True)
+    try:
+        return pipeline_main(argv)
+    except SystemExit as stop:  # a usage error
+        return stop.code if isinstance(stop.code, int) else 2
 
 
 def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -> int:
     """Answer a requests file (``{id, query, tools}``) into ``results``; 0 when there is a
     results file to score."""
     if a.direct:
-        from .cli import DEFAULT_MODEL
+        from pipeline.models import TRAINED_DEFAULT
 
-        direct_results(a.model or DEFAULT_MODEL, requests, results, threads=a.threads)
+        direct_results(a.model or TRAINED_DEFAULT, requests, results, threads=a.threads)
         return 0
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():

@@ -28,40 +28,45 @@ class ResultNotJson(TypeError):
     """A tool returned something JSON cannot hold."""
 
 
-def check_spec(spec: str) -> str:
+def check_spec(spec: str, option: str = "--dispatch") -> str:
     if not SPEC.match(spec):
-        raise DispatchSpecError(f"--dispatch wants MODULE:FUNCTION, got {spec!r}")
+        raise DispatchSpecError(f"{option} wants MODULE:FUNCTION, got {spec!r}")
     return spec
 
 
-def check_importable(spec: str) -> None:
+def check_importable(spec: str, option: str = "--dispatch") -> None:
     """The module of ``spec`` can be found (without running it): a typo is a usage error
     before any worker starts."""
-    module_name = check_spec(spec).partition(":")[0]
+    module_name = check_spec(spec, option).partition(":")[0]
     try:
         found = importlib.util.find_spec(module_name)
     except (ImportError, ValueError) as exc:
-        raise DispatchSpecError(f"--dispatch {spec}: {exc}") from None
+        raise DispatchSpecError(f"{option} {spec}: {exc}") from None
     if found is None:
-        raise DispatchSpecError(f"--dispatch {spec}: no module named {module_name!r}")
+        raise DispatchSpecError(f"{option} {spec}: no module named {module_name!r}")
 
 
 def load_dispatcher(spec: str) -> Dispatcher:
-    module_name, _, attribute = check_spec(spec).partition(":")
+    return load_callable(spec, "--dispatch")
+
+
+def load_callable(spec: str, option: str) -> Any:
+    """The callable that ``MODULE:ATTRIBUTE[.ATTRIBUTE]`` names (for ``option``'s errors)."""
+    module_name, _, attribute = check_spec(spec, option).partition(":")
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as exc:
         raise DispatchSpecError(
-            f"--dispatch {spec}: cannot import {module_name}: {type(exc).__name__}: {exc}"
+            f"{option} {spec}: cannot import {module_name}: {type(exc).__name__}: {exc}"
         ) from exc
     for part in attribute.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
-            message = f"--dispatch {spec}: {module_name} has no {attribute}"
+            message = f"{option} {spec}: {module_name} has no {attribute}"
             raise DispatchSpecError(message) from None
     if not callable(target):
-        raise DispatchSpecError(f"--dispatch {spec}: {attribute} is not callable")
+        raise DispatchSpecError(f"{option} {spec}: {attribute} is not callable")
     return target
 
 

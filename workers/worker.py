@@ -2,7 +2,7 @@
 
 Started by the supervisor as ``python -m workers`` (a fresh interpreter, never a fork
 of a process that has run llama.cpp). It speaks length-prefixed frames on a private
-copy of stdout; see :mod:`workers.protocol`.
+copy of stdout (see :mod:`workers.protocol`), the typed messages of :mod:`workers.messages`.
 """
 
 from __future__ import annotations
@@ -21,18 +21,7 @@ from typing import IO, Any
 import orjson
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from pipeline.telemetry import (
-    INSTRUMENTATION_NAME,
-    WORKER_SHUTDOWN_S,
-    TelemetrySettings,
-    call_names,
-    create_tracer_provider,
-    extract_trace_context,
-    redact_error_message,
-    shutdown_within,
-    tool_call_parts,
-)
-from workers.dispatch import Dispatcher, json_result, load_dispatcher
+from workers.dispatch import Dispatcher, json_result, load_callable, load_dispatcher
 from workers.engine import (
     Completion,
     ContextOverflowError,
@@ -42,14 +31,33 @@ from workers.engine import (
     check_context,
 )
 from workers.grammar import GrammarError, describe
+from workers.messages import (
+    ErrorInfo,
+    Fatal,
+    Init,
+    Job,
+    MessageError,
+    Ready,
+    Result,
+    Shutdown,
+    Usage,
+    expect,
+    to_wire,
+)
 from workers.prompts import PromptFormat, make_prompt_format
 from workers.protocol import read_frame, write_frame
+from workers.telemetry.attributes import (
+    call_names,
+    extract_trace_context,
+    llm_request_attributes,
+    llm_response_attributes,
+    redact_error_message,
+    tool_call_parts,
+)
+from workers.telemetry.providers import create_tracer_provider, shutdown_within
+from workers.telemetry.settings import INSTRUMENTATION_NAME, WORKER_SHUTDOWN_S, TelemetrySettings
 from workers.toolset import CallValidationError, ToolSet, answer_schema, arguments_schema
 
-# Test-only fault injection: a query containing the marker crashes (or hangs) the worker.
-# Both need an explicit environment variable holding the marker; unset, they do nothing.
-CRASH_MARKER_ENV = "NEEDLE_PIPELINE_TEST_CRASH_MARKER"
-HANG_MARKER_ENV = "NEEDLE_PIPELINE_TEST_HANG_MARKER"
 TOOLSET_CACHE_SIZE = 32
 GENAI_PROVIDER = "llama.cpp"  # gen_ai.provider.name: the model runs in this process
 
@@ -91,8 +99,6 @@ class JobHandler:
         self.capture_content = capture_content
         self.worker_index = worker_index
         self._toolsets: OrderedDict[str, PreparedTools] = OrderedDict()
-        self._crash_marker = os.environ.get(CRASH_MARKER_ENV) or None
-        self._hang_marker = os.environ.get(HANG_MARKER_ENV) or None
         self._inference_ms: float | None = None
         self._completion: Completion | None = None
 
@@ -131,67 +137,47 @@ class JobHandler:
                 return f"tools[{index}] ({tool['name']}).parameters: {describe(exc)}"
         return f"the tools' answer grammar: {describe(error)}"
 
-    def handle(self, job: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, job: Job) -> Result:
         started = time.perf_counter()
-        parent = extract_trace_context(job.get("trace", {}))
-        result: dict[str, Any] = {"type": "result", "seq": job["seq"], "worker_pid": os.getpid()}
+        parent = extract_trace_context(job.trace)
+        status, calls, error = "ok", [], None
+        results: list[dict[str, Any]] | None = None
         completion: Completion | None = None
         self._inference_ms = None
         self._completion = None
         try:
-            self._inject_faults(job["query"])
             prepared, tokens = self._build_prompt(job, parent)
             completion = self._infer(tokens, prepared, job, parent)
             answer = self._parse(completion, parent)
             calls = self._validate(answer, prepared.toolset, parent)
-            result.update(status="ok", calls=calls, error=None)
             if self.dispatcher is not None:
                 results = [self._execute(index, call, parent) for index, call in enumerate(calls)]
-                result["results"] = results
-                failed = [r for r in results if "error" in r]
-                if failed:
-                    first = failed[0]["error"]
-                    result.update(
-                        status="error",
-                        error={
-                            "type": "tool_error",
-                            "message": f"{len(failed)} of {len(calls)} tool calls failed; "
-                            f"first: {first['type']}: {first['message']}",
-                        },
-                    )
+                error = tool_failure(results)
+                if error is not None:
+                    status = "error"
         except RequestFailed as failure:
-            result.update(
-                status="error",
-                calls=[],
-                error={"type": failure.error_type, "message": failure.message},
-            )
+            status, calls = "error", []
+            error = ErrorInfo(failure.error_type, failure.message)
         except Exception as exc:  # a bug or runtime failure: report it, keep serving
-            result.update(
-                status="error",
-                calls=[],
-                error={"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"},
-            )
+            status, calls = "error", []
+            error = ErrorInfo("internal_error", f"{type(exc).__name__}: {exc}")
         completion = completion or self._completion  # a truncated answer still used tokens
-        result["usage"] = {
-            "prompt_tokens": completion.prompt_tokens if completion else 0,
-            "completion_tokens": completion.completion_tokens if completion else 0,
-        }
-        result["reused_prefix_tokens"] = completion.reused_prefix_tokens if completion else 0
-        result["model_ms"] = completion.prompt_ms + completion.generation_ms if completion else 0.0
-        result["worker_ms"] = (time.perf_counter() - started) * 1000
-        # For the supervisor's gen_ai.client.* metrics.
-        result["operation"] = self.prompt_format.operation
-        if self._inference_ms is not None:
-            result["inference_ms"] = self._inference_ms
-        return result
-
-    def _inject_faults(self, query: str) -> None:
-        if self._crash_marker and self._crash_marker in query:
-            import ctypes
-
-            ctypes.string_at(0)  # a real segmentation fault
-        if self._hang_marker and self._hang_marker in query:
-            time.sleep(3600)
+        return Result(
+            seq=job.seq,
+            worker_pid=os.getpid(),
+            status=status,
+            calls=calls,
+            error=error,
+            results=results,
+            usage=Usage(completion.prompt_tokens, completion.completion_tokens)
+            if completion
+            else Usage(),
+            reused_prefix_tokens=completion.reused_prefix_tokens if completion else 0,
+            model_ms=completion.prompt_ms + completion.generation_ms if completion else 0.0,
+            worker_ms=(time.perf_counter() - started) * 1000,
+            operation=self.prompt_format.operation,
+            inference_ms=self._inference_ms,
+        )
 
     @contextmanager
     def _stage(self, name: str, parent: Any, openinference_kind: str = "CHAIN") -> Iterator[Span]:
@@ -217,13 +203,13 @@ class JobHandler:
                 span.set_status(Status(StatusCode.ERROR, f"worker stopped ({type(exc).__name__})"))
                 raise
 
-    def _build_prompt(self, job: dict[str, Any], parent: Any) -> tuple[PreparedTools, list[int]]:
+    def _build_prompt(self, job: Job, parent: Any) -> tuple[PreparedTools, list[int]]:
         with self._stage("prompt", parent) as span:
             span.set_attribute("needle.prompt.format", self.prompt_format.name)
-            span.set_attribute("needle.tools.count", len(job["tools"]))
+            span.set_attribute("needle.tools.count", len(job.tools))
             try:
-                prepared = self.prepare_tools(job["tools_key"], job["tools"])
-                text = self.prompt_format.render(prepared.toolset.tools, job["query"])
+                prepared = self.prepare_tools(job.tools_key, job.tools)
+                text = self.prompt_format.render(prepared.toolset.tools, job.query)
                 tokens = self.engine.tokenize(text)
             except RequestFailed as failure:
                 _fail(span, failure)
@@ -236,7 +222,7 @@ class JobHandler:
             if reused is not None:
                 span.set_attribute("needle.prompt.reused_prefix_tokens", reused(tokens))
             if self.capture_content:
-                span.set_attribute("input.value", job["query"])
+                span.set_attribute("input.value", job.query)
             try:
                 check_context(len(tokens), self.engine.n_ctx)
             except ContextOverflowError as exc:
@@ -246,47 +232,25 @@ class JobHandler:
             return prepared, tokens
 
     def _infer(
-        self, tokens: list[int], prepared: PreparedTools, job: dict[str, Any], parent: Any
+        self, tokens: list[int], prepared: PreparedTools, job: Job, parent: Any
     ) -> Completion:
         model = self.engine.model_name
         operation = self.prompt_format.operation
         with self._stage(f"{operation} {model}", parent, "LLM") as span:
-            span.set_attribute("gen_ai.operation.name", operation)
-            span.set_attribute("gen_ai.provider.name", GENAI_PROVIDER)
-            span.set_attribute("gen_ai.request.model", model)
-            span.set_attribute("gen_ai.request.max_tokens", self.decoding.max_tokens)
-            span.set_attribute("gen_ai.request.temperature", self.decoding.temperature)
-            span.set_attribute("gen_ai.request.seed", self.decoding.seed)
-            span.set_attribute("gen_ai.output.type", "json")
-            span.set_attribute("llm.model_name", model)
-            span.set_attribute("llm.provider", GENAI_PROVIDER)
-            span.set_attribute(
-                "llm.invocation_parameters",
-                orjson.dumps(
-                    {
-                        "max_tokens": self.decoding.max_tokens,
-                        "temperature": self.decoding.temperature,
-                        "seed": self.decoding.seed,
-                    }
-                ).decode(),
+            capture = self.capture_content
+            span.set_attributes(
+                llm_request_attributes(
+                    operation=operation,
+                    provider=GENAI_PROVIDER,
+                    model=model,
+                    max_tokens=self.decoding.max_tokens,
+                    temperature=self.decoding.temperature,
+                    seed=self.decoding.seed,
+                    tool_names=prepared.toolset.names,
+                    query=job.query if capture else None,
+                    tools=prepared.toolset.tools if capture else None,
+                )
             )
-            span.set_attribute("needle.tools.names", prepared.toolset.names)
-            if self.capture_content:
-                span.set_attribute(
-                    "gen_ai.input.messages",
-                    orjson.dumps(
-                        [{"role": "user", "parts": [{"type": "text", "content": job["query"]}]}]
-                    ).decode(),
-                )
-                span.set_attribute(
-                    "gen_ai.tool.definitions",
-                    orjson.dumps(
-                        [{"type": "function", **tool} for tool in prepared.toolset.tools]
-                    ).decode(),
-                )
-                span.set_attribute("input.value", job["query"])
-                span.set_attribute("llm.input_messages.0.message.role", "user")
-                span.set_attribute("llm.input_messages.0.message.content", job["query"])
             inference_started = time.perf_counter()
             try:
                 completion = self.engine.complete(tokens, prepared.grammar, self.decoding)
@@ -300,26 +264,19 @@ class JobHandler:
                 raise RequestFailed("inference_error", f"{type(exc).__name__}: {exc}") from exc
             self._inference_ms = (time.perf_counter() - inference_started) * 1000
             self._completion = completion
-            span.set_attribute("gen_ai.response.model", model)
-            span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", completion.completion_tokens)
-            span.set_attribute(
-                "gen_ai.usage.cache_read.input_tokens", completion.reused_prefix_tokens
+            span.set_attributes(
+                llm_response_attributes(
+                    model=model,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                    reused_prefix_tokens=completion.reused_prefix_tokens,
+                    finish_reason=completion.finish_reason,
+                    prompt_ms=completion.prompt_ms,
+                    grammar_ms=completion.grammar_ms,
+                    forced_tokens=completion.forced_tokens,
+                    decode_calls=completion.decode_calls,
+                )
             )
-            span.set_attribute("gen_ai.response.finish_reasons", [completion.finish_reason])
-            span.set_attribute("gen_ai.response.time_to_first_chunk", completion.prompt_ms / 1000)
-            span.set_attribute("llm.token_count.prompt", completion.prompt_tokens)
-            span.set_attribute("llm.token_count.completion", completion.completion_tokens)
-            span.set_attribute(
-                "llm.token_count.total", completion.prompt_tokens + completion.completion_tokens
-            )
-            span.set_attribute(
-                "needle.prompt.reused_prefix_tokens", completion.reused_prefix_tokens
-            )
-            span.set_attribute("needle.time_to_first_token_ms", completion.prompt_ms)
-            span.set_attribute("needle.grammar.ms", completion.grammar_ms)
-            span.set_attribute("needle.completion.forced_tokens", completion.forced_tokens)
-            span.set_attribute("needle.completion.decode_calls", completion.decode_calls)
             self._describe_output(span, completion)
             if completion.finish_reason == "length":
                 error = RequestFailed(
@@ -459,62 +416,83 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     raise SystemExit(143)
 
 
+def tool_failure(results: list[dict[str, Any]]) -> ErrorInfo | None:
+    """The request's error when some dispatched calls failed (the first one is named)."""
+    failed = [result for result in results if "error" in result]
+    if not failed:
+        return None
+    first = failed[0]["error"]
+    return ErrorInfo(
+        "tool_error",
+        f"{len(failed)} of {len(results)} tool calls failed; "
+        f"first: {first['type']}: {first['message']}",
+    )
+
+
+def load_engine(init: Init) -> Engine:
+    """llama.cpp, or the engine that ``init.engine`` (MODULE:FUNCTION) builds, called
+    with the same arguments as :class:`LlamaEngine`."""
+    factory: Any = LlamaEngine
+    if init.engine:
+        factory = load_callable(init.engine, "--engine")
+    return factory(
+        init.model_path,
+        n_ctx=init.n_ctx,
+        n_threads=init.n_threads,
+        n_batch=init.n_batch,
+        verbose=init.verbose,
+    )
+
+
+def serve(frames_in: IO[bytes], frames_out: IO[bytes], init: Init, tracer: Tracer) -> int:
+    """Load the model, say ready, then answer jobs until told to stop."""
+    try:
+        engine = load_engine(init)
+        prompt_format = make_prompt_format(init.prompt_format, engine.metadata)
+        dispatcher = load_dispatcher(init.dispatch) if init.dispatch else None
+    except Exception as exc:
+        write_frame(frames_out, to_wire(Fatal(f"{type(exc).__name__}: {exc}")))
+        return 1
+    capture = TelemetrySettings.from_dict(init.telemetry).capture_content
+    handler = JobHandler(
+        engine, prompt_format, init.decoding, tracer, capture, init.worker_index, dispatcher
+    )
+    ready = Ready(os.getpid(), engine.model_name, engine.n_ctx, getattr(engine, "load_ms", 0.0))
+    write_frame(frames_out, to_wire(ready))
+    while True:
+        frame = read_frame(frames_in)
+        if frame is None:
+            return 0
+        message = expect(frame, Job, Shutdown)
+        if isinstance(message, Shutdown):
+            return 0
+        write_frame(frames_out, to_wire(handler.handle(message)))
+
+
 def main() -> int:
     # The supervisor owns signal handling for the run: Ctrl-C in a terminal must not
     # kill workers behind its back. SIGTERM (from the supervisor) exits after a flush.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
     frames_in, frames_out = _protocol_streams()
-    init = read_frame(frames_in)
-    if init is None or init.get("type") != "init":
+    frame = read_frame(frames_in)
+    try:
+        init = expect(frame or {}, Init)
+    except MessageError as exc:
+        sys.stderr.write(f"needle-pipeline worker: {exc}\n")
         return 2
-    index = int(init["worker_index"])
-    settings = TelemetrySettings.from_dict(init["telemetry"])
+    settings = TelemetrySettings.from_dict(init.telemetry)
     provider = create_tracer_provider(
         settings,
-        {"needle.worker.index": index, "process.pid": os.getpid(), "needle.process.role": "worker"},
+        {
+            "needle.worker.index": init.worker_index,
+            "process.pid": os.getpid(),
+            "needle.process.role": "worker",
+        },
         root=False,  # follow the sampling decision in each job's traceparent
     )
     try:
-        try:
-            engine = LlamaEngine(
-                init["model_path"],
-                n_ctx=int(init.get("n_ctx", 0)),
-                n_threads=int(init["n_threads"]),
-                n_batch=int(init.get("n_batch", 512)),
-                verbose=bool(init.get("verbose", False)),
-            )
-            prompt_format = make_prompt_format(init["prompt_format"], engine.metadata)
-            dispatch = init.get("dispatch")
-            dispatcher = load_dispatcher(dispatch) if dispatch else None
-        except Exception as exc:
-            write_frame(frames_out, {"type": "fatal", "message": f"{type(exc).__name__}: {exc}"})
-            return 1
-        handler = JobHandler(
-            engine,
-            prompt_format,
-            DecodingSettings(**init["decoding"]),
-            provider.get_tracer(INSTRUMENTATION_NAME),
-            settings.capture_content,
-            index,
-            dispatcher,
-        )
-        write_frame(
-            frames_out,
-            {
-                "type": "ready",
-                "pid": os.getpid(),
-                "model": engine.model_name,
-                "n_ctx": engine.n_ctx,
-                "load_ms": engine.load_ms,
-            },
-        )
-        while True:
-            message = read_frame(frames_in)
-            if message is None or message.get("type") == "shutdown":
-                return 0
-            if message.get("type") == "job":
-                write_frame(frames_out, handler.handle(message))
+        return serve(frames_in, frames_out, init, provider.get_tracer(INSTRUMENTATION_NAME))
     finally:
         # A SIGTERM now must not cut the flush short: the supervisor's SIGKILL comes
         # after its grace period, and the flush is bounded well within it.

@@ -1,0 +1,97 @@
+"""How each request ends: a result line, an error line, or abandoned for a resume.
+
+The reader and the pool report every request here exactly once; this is where the
+output line is built (:class:`pipeline.results.ResultLine`), the request's root span
+annotated and the run's summary and metrics counted.
+"""
+
+from __future__ import annotations
+
+from anyio.streams.memory import MemoryObjectSendStream
+from opentelemetry.trace import Status, StatusCode
+
+from pipeline.config import RunSummary
+from pipeline.metrics import PipelineMetrics
+from pipeline.results import ResultLine
+from pipeline.work import Outcome, Pending
+from workers.messages import ErrorInfo, Ready, Result
+from workers.telemetry.attributes import record_error, redact_error_message, trace_id_hex
+
+
+class Outcomes:
+    def __init__(
+        self,
+        out_tx: MemoryObjectSendStream[Outcome],
+        summary: RunSummary,
+        metrics: PipelineMetrics,
+        capture_content: bool,
+    ) -> None:
+        # The stream holds a whole window, so sends never block: a stop cannot strike
+        # between a request's end and its place in the stream.
+        self.out_tx = out_tx
+        self.summary = summary
+        self.metrics = metrics
+        self.capture_content = capture_content
+        self.model_name = ""
+        self.ready_once = False  # some worker has loaded the model
+
+    # -- from the pool ----------------------------------------------------------------
+
+    def worker_ready(self, ready: Ready, restarted: bool) -> None:
+        if restarted:
+            self.summary.worker_restarts += 1
+        self.ready_once = True
+        self.model_name = self.summary.model_name = ready.model
+        self.summary.worker_load_ms.append(ready.load_ms)
+
+    def started(self, pending: Pending) -> None:
+        """A worker is running ``pending`` (its attempt count is up to date)."""
+        self.metrics.request_started(pending.attempts)
+
+    def replied(self, pending: Pending, reply: Result, worker_index: int, pid: int) -> None:
+        result = self._base(pending)
+        result.status, result.calls, result.error = reply.status, reply.calls, reply.error
+        result.results = reply.results
+        result.usage = reply.usage
+        summary = self.summary
+        summary.model_ms += reply.model_ms
+        summary.prompt_tokens += reply.usage.prompt_tokens
+        summary.completion_tokens += reply.usage.completion_tokens
+        summary.reused_prefix_tokens += reply.reused_prefix_tokens
+        pending.span.set_attributes(
+            {
+                "needle.worker.index": worker_index,
+                "needle.worker.pid": pid,
+                "needle.attempts": pending.attempts,
+                "needle.retries": pending.attempts - 1,
+            }
+        )
+        self.metrics.record_reply(reply, worker_index, self.model_name)
+        self.out_tx.send_nowait(Outcome(pending, result))
+
+    def failed(self, pending: Pending, error_type: str, message: str) -> None:
+        """``pending`` ends as an error line (a bad input line, a timeout, a crash)."""
+        result = self._base(pending)
+        result.error = ErrorInfo(error_type, message)
+        redacted = redact_error_message(error_type, message, self.capture_content)
+        record_error(pending.span, error_type, redacted)
+        self.out_tx.send_nowait(Outcome(pending, result))
+
+    def abandon(self, pending: Pending) -> None:
+        """A request the run stopped before finishing: no output line; a resume redoes it."""
+        self.summary.cancelled += 1
+        self.metrics.record_cancelled()
+        pending.span.set_attribute("needle.status", "cancelled")
+        pending.span.set_status(
+            Status(StatusCode.ERROR, "run stopped before this request finished")
+        )
+        pending.span.end()
+
+    def _base(self, pending: Pending) -> ResultLine:
+        return ResultLine(
+            id=pending.id,
+            line=pending.line,
+            status="error",
+            trace_id=trace_id_hex(pending.span),
+            model=self.model_name,
+        )

@@ -1,0 +1,128 @@
+"""The reader: input lines become pending requests (for the pool) or error lines.
+
+Every request it lets through takes a window slot first, so the window bounds all
+that is in flight; lines an earlier run already answered are skipped (resume).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import aclosing
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+from opentelemetry.trace import Tracer
+
+from pipeline.idset import IdSet
+from pipeline.outcomes import Outcomes
+from pipeline.requests import (
+    RESUMED_BY_LINE,
+    InputError,
+    Request,
+    RequestId,
+    ToolCache,
+    build_request,
+    decode_line,
+    read_id,
+)
+from pipeline.sink import ResumeState
+from pipeline.source import JsonlSource, RawLine
+from pipeline.work import Pending
+from workers.telemetry.attributes import inject_trace_context
+
+
+class Reader:
+    def __init__(
+        self,
+        input_path: str,
+        max_line_bytes: int,
+        default_tools: list[Any] | None,
+        resume: ResumeState,
+        window: anyio.Semaphore,
+        outcomes: Outcomes,
+        tracer: Tracer,
+    ) -> None:
+        self.input_path = input_path
+        self.max_line_bytes = max_line_bytes
+        self.default_tools = default_tools
+        self.resume = resume
+        self.window = window
+        self.outcomes = outcomes
+        self.tracer = tracer
+        self._seen = IdSet()
+        self._tools = ToolCache()
+        self._seq = 0
+
+    async def run(self, job_tx: MemoryObjectSendStream[Pending]) -> None:
+        """Read to the end of the input (or until cancelled), then close ``job_tx``."""
+        source = JsonlSource(self.input_path, self.max_line_bytes)
+        async with job_tx:
+            try:
+                async with aclosing(source.batches()) as batches:
+                    async for batch in batches:
+                        for raw in batch:
+                            await self._read_line(raw, job_tx)
+            finally:
+                source.close()
+
+    async def _read_line(self, raw: RawLine, job_tx: MemoryObjectSendStream[Pending]) -> None:
+        error, request_id, request = self._parse(raw)
+        if request_id is None:  # answered by an earlier run
+            self.outcomes.summary.skipped += 1
+            return
+        await self.window.acquire()
+        pending = self._new_pending(raw.number, request_id, request)
+        if error is not None:
+            pending.span.set_attribute("needle.error.type", error.error_type)
+            self.outcomes.failed(pending, error.error_type, error.message)
+        else:
+            self.outcomes.metrics.request_queued()
+            job_tx.send_nowait(pending)  # room: the stream holds a whole window
+
+    def _parse(self, raw: RawLine) -> tuple[InputError | None, RequestId | None, Request | None]:
+        """(error, id, request); the id is None for a line to skip."""
+        line = raw.number
+        request_id: RequestId = line
+        try:
+            if raw.too_long:
+                raise InputError(line, "line_too_long", f"longer than {self.max_line_bytes} bytes")
+            document = decode_line(raw.data, line)
+            request_id = read_id(document, line)
+            # Only lines with a usable id take part in duplicate detection: a line that
+            # is not even JSON must not make a later line's id look used.
+            if not self._seen.add(request_id):
+                raise InputError(
+                    line,
+                    "duplicate_id",
+                    f"id {request_id!r} was already used by an earlier line",
+                    request_id,
+                )
+            if request_id in self.resume.done_ids:
+                return None, None, None
+            request = build_request(document, line, request_id, self.default_tools, self._tools)
+            return None, request_id, request
+        except InputError as exc:
+            error = exc
+        except Exception as exc:  # no input line may take the run down
+            error = InputError(
+                line, "invalid_request", f"cannot be read: {type(exc).__name__}: {exc}", request_id
+            )
+        if error.error_type in RESUMED_BY_LINE and line in self.resume.done_lines:
+            return None, None, None
+        return error, error.id, None
+
+    def _new_pending(self, line: int, request_id: RequestId, request: Request | None) -> Pending:
+        self._seq += 1
+        attributes: dict[str, Any] = {
+            "openinference.span.kind": "CHAIN",
+            "needle.request.id": str(request_id),
+            "needle.input.line": line,
+        }
+        if request is not None:
+            attributes["needle.tools.count"] = len(request.tools)
+            if self.outcomes.capture_content:
+                attributes["input.value"] = request.query
+        span = self.tracer.start_span("process_request", attributes=attributes)
+        trace = inject_trace_context(span) if request is not None else {}
+        return Pending(self._seq, line, request_id, span, time.perf_counter(), request, trace)

@@ -1,0 +1,114 @@
+"""The writer: result lines into the sink, in completion or input order.
+
+A request's window slot is freed and its root span ended once its line is written;
+what the run stops before writing is abandoned, for a resume to redo.
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from pipeline.outcomes import Outcomes
+from pipeline.results import encode_line
+from pipeline.sink import JsonlSink, OutputError
+from pipeline.work import Outcome, take_waiting
+from workers.telemetry.attributes import annotate_root_result
+
+
+class Writer:
+    def __init__(
+        self,
+        sink: JsonlSink,
+        outcomes: Outcomes,
+        window: anyio.Semaphore,
+        *,
+        ordered: bool,
+        started: float,
+    ) -> None:
+        self.sink = sink
+        self.outcomes = outcomes
+        self.window = window
+        self.ordered = ordered
+        self.started = started
+        self._held: dict[int, Outcome] = {}  # ordered mode: results waiting for earlier ones
+        self._next_seq = 1
+
+    async def run(self, out_rx: MemoryObjectReceiveStream[Outcome]) -> None:
+        async with out_rx:
+            try:
+                async for outcome in out_rx:
+                    # whatever else is already waiting goes too: one write per batch
+                    await self._emit(self._in_order([outcome, *take_waiting(out_rx)]))
+            finally:
+                self._abandon_unwritten(out_rx)
+
+    def _in_order(self, ready: list[Outcome]) -> list[Outcome]:
+        if not self.ordered:
+            return ready
+        for item in ready:
+            self._held[item.pending.seq] = item
+        ready = []
+        while self._next_seq in self._held:
+            ready.append(self._held.pop(self._next_seq))
+            self._next_seq += 1
+        return ready
+
+    def _abandon_unwritten(self, out_rx: MemoryObjectReceiveStream[Outcome]) -> None:
+        # Stopped while the output was blocked (a reader that stopped reading): what was
+        # not written is left for a resume.
+        for outcome in take_waiting(out_rx):
+            self.outcomes.abandon(outcome.pending)
+        # Ordered mode after a stop: results held behind a request that never finished
+        # are dropped, not written out of order; the resume redoes them and appends in
+        # order, so the file stays in input order across interruptions.
+        for seq in sorted(self._held):
+            self.outcomes.abandon(self._held.pop(seq).pending)
+
+    async def _emit(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        now = time.perf_counter()
+        lines = []
+        for outcome in outcomes:
+            outcome.result.latency_ms = round((now - outcome.pending.read_at) * 1000, 3)
+            lines.append(encode_line(outcome.result))
+        try:
+            # the file keeps whole lines only, even when this fails
+            await self.sink.write_async(lines)
+        except (OutputError, anyio.get_cancelled_exc_class()):  # a resume redoes these
+            for outcome in outcomes:
+                self.outcomes.abandon(outcome.pending)
+            raise
+        summary = self.outcomes.summary
+        if summary.first_result_s is None:
+            summary.first_result_s = now - self.started
+        for outcome in outcomes:
+            self._finish(outcome)
+
+    def _finish(self, outcome: Outcome) -> None:
+        result = outcome.result
+        span = outcome.pending.span
+        summary = self.outcomes.summary
+        summary.total += 1
+        annotate_root_result(
+            span,
+            result.status,
+            result.calls,
+            result.error_type,
+            result.error.message if result.error else None,
+            outcome.pending.attempts,
+            self.outcomes.capture_content,
+        )
+        self.outcomes.metrics.record_request(result.status, result.error_type)
+        if result.ok:
+            summary.ok += 1
+        else:
+            summary.errors += 1
+            error_type = result.error_type or "error"
+            summary.error_types[error_type] += 1
+            span.set_attribute("needle.error.type", error_type)
+        span.end()
+        self.window.release()

@@ -1,0 +1,46 @@
+"""The one-way layers of pyproject.toml's import-linter contracts hold."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from conftest import PROJECT_ROOT
+
+
+def test_import_contracts_are_kept():
+    lint_imports = shutil.which("lint-imports")
+    if lint_imports is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    run = subprocess.run(
+        [lint_imports], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "BROKEN" not in run.stdout
+
+
+def test_the_contracts_are_not_vacuous(tmp_path):
+    """A copy of the tree where a worker module imports the supervisor is caught."""
+    lint_imports = shutil.which("lint-imports")
+    if lint_imports is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    for package in ("pipeline", "workers", "training", "bench"):
+        shutil.copytree(
+            PROJECT_ROOT / package,
+            tmp_path / package,
+            ignore=shutil.ignore_patterns("*.gguf", "__pycache__", "data", "templates", "vocab"),
+        )
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "workers" / "probe.py").write_text("import pipeline.supervisor  # noqa: F401\n")
+    run = subprocess.run(
+        [lint_imports],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0, run.stdout + run.stderr
+    assert "The worker side never imports the supervisor side BROKEN" in run.stdout

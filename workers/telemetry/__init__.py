@@ -1,0 +1,1 @@
+"""OpenTelemetry for the supervisor and the workers; it imports no other package of ours."""
