@@ -710,6 +710,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ARG",
         help="extra argument for python -m pipeline (repeatable)",
     )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: instead of the baseline, compare the pipeline on Ray actors (a local Ray "
+        "head on the same cores) with the pipeline on local processes (bench.executors)",
+    )
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     parser.add_argument(
         "--keep", type=Path, help="keep inputs, outputs and traces in this directory"
@@ -751,6 +758,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.memory:
             return run_memory(args, model, workdir)
         requests = expand_requests(args.input, args.requests, workdir / "requests.jsonl")
+        if args.executor == "ray":
+            from bench.executors import run_executors
+
+            return run_executors(args, requests, model, workdir)
         measurements = []
         for round_index in range(args.rounds):
             pipeline_first = args.pipeline_first ^ (round_index % 2 == 1)

@@ -14,9 +14,8 @@ from pipeline.config import (
     FatalRunError,
     RunConfig,
     RunSummary,
-    default_workers,
-    threads_per_worker,
 )
+from pipeline.executor import EXECUTORS, make_pool, size_pool
 from pipeline.models import ModelError, resolve_model
 from pipeline.sink import OutputError, ResumeRefused
 from pipeline.supervisor import Supervisor
@@ -132,6 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="write results in input order (default: in completion order)",
     )
     io.add_argument(
+        "--input-format",
+        choices=("auto", "native", "openai"),
+        default="auto",
+        help='native ({"id", "query", "tools"}) or openai (OpenAI Batch API request lines); '
+        "auto decides from the first non-empty line (default: %(default)s)",
+    )
+    io.add_argument(
+        "--output-format",
+        choices=("auto", "native", "openai"),
+        default="auto",
+        help="native result lines or openai (OpenAI Batch API output lines, plus trace_id "
+        "and line); auto writes what the input is (default: %(default)s)",
+    )
+    io.add_argument(
         "--max-line-bytes",
         type=positive_int,
         default=8 << 20,
@@ -213,6 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pool = parser.add_argument_group("workers")
     pool.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: worker processes on this machine; ray: Ray actors across a cluster, "
+        "one model each (the ray extra; see docs/scale-out.md) (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: the cluster to join (default: $RAY_ADDRESS, else a local "
+        "Ray started for the run)",
+    )
+    pool.add_argument(
         "-w",
         "--workers",
         type=positive_int,
@@ -278,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
         "per-worker throughput (default: $OTEL_METRICS_EXPORTER, else none)",
     )
     telemetry.add_argument(
+        "--project",
+        metavar="NAME",
+        help="Arize Phoenix project the traces are filed under (resource attribute "
+        "openinference.project.name; default: $OTEL_SERVICE_NAME, else Phoenix's default)",
+    )
+    telemetry.add_argument(
         "--metrics-file",
         metavar="PATH",
         help="with --metrics file: OTLP/JSON lines are appended here",
@@ -311,25 +343,32 @@ def load_tools_file(path: str) -> list[Any]:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.input != "-" and not Path(args.input).is_file():
         raise ValueError(f"input file not found: {args.input}")
-    workers = args.workers or default_workers()
     telemetry = resolve_settings(
         args.traces,
         args.traces_file,
         args.capture_content,
         metrics=args.metrics,
         metrics_file=args.metrics_file,
+        project=args.project,
     )
     default_tools = load_tools_file(args.tools) if args.tools else None
     if args.dispatch:
         check_importable(args.dispatch)
     if args.engine:
         check_importable(args.engine, "--engine")
+    workers, threads = size_pool(
+        args.executor,
+        args.workers,
+        args.threads,
+        ray_address=args.ray_address,
+        log_to_driver=args.verbose or telemetry.traces == "console",
+    )
     return RunConfig(
         input_path=args.input,
         output_path=args.output or default_output_path(args.input),
         model=resolve_model(args.model),
         workers=workers,
-        threads_per_worker=args.threads or threads_per_worker(workers),
+        threads_per_worker=threads,
         prompt_format=args.prompt_format,
         dispatch=args.dispatch,
         engine=args.engine,
@@ -352,6 +391,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         telemetry=telemetry,
         verbose=args.verbose,
         progress=not args.quiet and sys.stderr.isatty(),
+        input_format=args.input_format,
+        output_format=args.output_format,
     )
 
 
@@ -387,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
     except (ValueError, ModelError, TelemetryConfigError) as exc:
         parser.exit(EXIT_USAGE, f"{parser.prog}: error: {exc}\n")
-    supervisor = Supervisor(config)
+    supervisor = Supervisor(config, make_pool(args.executor, config))
     try:
         summary = anyio.run(supervisor.run)
     except ResumeRefused as exc:

@@ -45,6 +45,8 @@ class RunConfig:
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     verbose: bool = False
     progress: bool = False
+    input_format: str = "auto"  # auto (from the first line) | native | openai
+    output_format: str = "auto"  # auto (as the input) | native | openai
 
     @property
     def window_size(self) -> int:

@@ -9,21 +9,49 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import anyio
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from pipeline.config import FatalRunError, RunConfig
 from pipeline.outcomes import Outcomes
 from pipeline.work import Pending
 from pipeline.workerproc import WorkerDied, WorkerProcess, WorkerStartError
-from workers.messages import Init
+from workers.messages import Init, Job, Ready, Result
 
 # Jobs sent to a worker ahead of its answers: the next is in its pipe when it finishes.
 JOBS_AHEAD = 2
 
 
+class SlotWorker(Protocol):
+    """What a slot drives: a process (:class:`pipeline.workerproc.WorkerProcess`) or a
+    Ray actor (:class:`pipeline.raypool.ActorWorker`). It answers jobs in the order they
+    were sent; a dead or broken one raises :class:`WorkerDied`."""
+
+    index: int
+    ready: Ready
+
+    @property
+    def pid(self) -> int: ...
+
+    async def send(self, message: Job) -> None: ...
+
+    async def receive(self) -> Result: ...
+
+    async def death_message(self, broke: str) -> str: ...
+
+    async def stop(self) -> None: ...
+
+    async def kill(self) -> None: ...
+
+    def kill_now(self) -> None: ...
+
+
 class ProcessPool:
+    jobs_ahead = JOBS_AHEAD  # per worker
+
     def __init__(
         self,
         workers: int,
@@ -42,7 +70,7 @@ class ProcessPool:
         self.start_timeout_s = start_timeout_s
         self.verbose = verbose
         self.command = command
-        self.live: set[WorkerProcess] = set()  # started and not yet reaped
+        self.live: set[Any] = set()  # SlotWorkers started and not yet reaped
         self._stopping = False
 
     @classmethod
@@ -81,15 +109,7 @@ class ProcessPool:
                 while True:
                     async with anyio.create_task_group() as pumps:
                         try:
-                            worker = await WorkerProcess.start(
-                                index,
-                                self.init_message(index),
-                                pumps,
-                                verbose=self.verbose,
-                                start_timeout_s=self.start_timeout_s,
-                                command=self.command,
-                                live=self.live,
-                            )
+                            worker = await self._start_worker(index, pumps)
                         except WorkerStartError as exc:
                             # Fatal when the model seems not to load at all (no worker ever
                             # got ready), or this slot keeps failing; else (a worker killed
@@ -125,6 +145,18 @@ class ProcessPool:
                     outcomes.abandon(pending)
                 raise
 
+    async def _start_worker(self, index: int, pumps: TaskGroup) -> SlotWorker:
+        """A fresh, ready worker for slot ``index`` (raises :class:`WorkerStartError`)."""
+        return await WorkerProcess.start(
+            index,
+            self.init_message(index),
+            pumps,
+            verbose=self.verbose,
+            start_timeout_s=self.start_timeout_s,
+            command=self.command,
+            live=self.live,
+        )
+
     async def _next_job(
         self, jobs: MemoryObjectReceiveStream[Pending], retries: list[Pending], busy: bool
     ) -> Pending | None:
@@ -139,7 +171,7 @@ class ProcessPool:
 
     async def _feed(
         self,
-        worker: WorkerProcess,
+        worker: SlotWorker,
         jobs: MemoryObjectReceiveStream[Pending],
         outcomes: Outcomes,
         retries: list[Pending],
@@ -155,7 +187,7 @@ class ProcessPool:
         sent: deque[Pending] = deque()
         try:
             while True:
-                while len(sent) < JOBS_AHEAD and not self._stopping:
+                while len(sent) < self.jobs_ahead and not self._stopping:
                     pending = await self._next_job(jobs, retries, busy=bool(sent))
                     if pending is None:
                         break
@@ -201,7 +233,7 @@ class ProcessPool:
                 outcomes.abandon(pending)
             raise
 
-    async def _send(self, worker: WorkerProcess, pending: Pending, outcomes: Outcomes) -> bool:
+    async def _send(self, worker: SlotWorker, pending: Pending, outcomes: Outcomes) -> bool:
         """Queue ``pending`` on ``worker``; False when it cannot be sent (it has ended as
         an error line). Raises :class:`WorkerDied`."""
         pending.span.set_attribute(

@@ -14,6 +14,8 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 from opentelemetry.trace import Tracer
 
+from pipeline.batchinput import batch_id, build_batch_request
+from pipeline.formats import LineFormats
 from pipeline.idset import IdSet
 from pipeline.outcomes import Outcomes
 from pipeline.requests import (
@@ -42,8 +44,12 @@ class Reader:
         window: anyio.Semaphore,
         outcomes: Outcomes,
         tracer: Tracer,
+        formats: LineFormats | None = None,
+        chat: bool = False,  # the chat prompt format: Batch lines may carry earlier turns
     ) -> None:
+        self.chat = chat
         self.input_path = input_path
+        self.formats = formats if formats is not None else LineFormats("native", "native")
         self.max_line_bytes = max_line_bytes
         self.default_tools = default_tools
         self.resume = resume
@@ -84,11 +90,14 @@ class Reader:
         """(error, id, request); the id is None for a line to skip."""
         line = raw.number
         request_id: RequestId = line
+        if not self.formats.settled:
+            self.formats.settle(raw.data)
+        batch = self.formats.input == "openai"
         try:
             if raw.too_long:
                 raise InputError(line, "line_too_long", f"longer than {self.max_line_bytes} bytes")
             document = decode_line(raw.data, line)
-            request_id = read_id(document, line)
+            request_id = batch_id(document, line) if batch else read_id(document, line)
             # Only lines with a usable id take part in duplicate detection: a line that
             # is not even JSON must not make a later line's id look used.
             if not self._seen.add(request_id):
@@ -100,7 +109,12 @@ class Reader:
                 )
             if request_id in self.resume.done_ids:
                 return None, None, None
-            request = build_request(document, line, request_id, self.default_tools, self._tools)
+            if batch:
+                request = build_batch_request(
+                    document, line, request_id, self.default_tools, self._tools, self.chat
+                )
+            else:
+                request = build_request(document, line, request_id, self.default_tools, self._tools)
             return None, request_id, request
         except InputError as exc:
             error = exc

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from workers.toolset import ToolSchemaError, normalize_tools, tools_key
+from workers.toolset import ToolChoice, ToolSchemaError, normalize_tools, tools_key
 
 RequestId = str | int
 
@@ -32,6 +32,8 @@ class Request:
     query: str
     tools: list[dict[str, Any]]
     tools_key: str
+    choice: ToolChoice = ToolChoice()  # noqa: RUF009 (frozen): OpenAI's tool_choice
+    history: list[dict[str, str]] = field(default_factory=list)  # OpenAI: earlier messages
 
 
 class InputError(Exception):

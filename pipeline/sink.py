@@ -17,9 +17,10 @@ from typing import Any
 import anyio
 import orjson
 
+from pipeline.batchoutput import decode_any_line
 from pipeline.idset import IdSet
 from pipeline.requests import RESUMED_BY_LINE
-from pipeline.results import ResultLineError, decode_line
+from pipeline.results import ResultLineError
 
 META_SUFFIX = ".meta.json"
 
@@ -243,7 +244,7 @@ def scan_existing_output(path: Path) -> ResumeState:
             if not raw.endswith(b"\n"):
                 break
             try:
-                result = decode_line(raw)
+                result = decode_any_line(raw)
             except ResultLineError:
                 break
             if not result.ok:

@@ -30,11 +30,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from pipeline.config import RunConfig, RunSummary
 from pipeline.failures import first_failure
+from pipeline.formats import LineFormats
 from pipeline.metrics import PipelineMetrics
 from pipeline.outcomes import Outcomes
 from pipeline.pool import WorkerPool
 from pipeline.processpool import ProcessPool
-from pipeline.progress import show_progress
+from pipeline.progress import ProgressBar
 from pipeline.reader import Reader
 from pipeline.sink import JsonlSink, OutputError, ResumeState
 from pipeline.work import Outcome, Pending, take_waiting
@@ -67,7 +68,7 @@ class Supervisor:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._watch_signals, outer)
                 if config.progress:
-                    outer.start_soon(self._show_progress)
+                    outer.start_soon(self._show_progress, resume.lines)
                 await self._run_pipeline(resume, tracer_provider, metrics)
                 outer.cancel_scope.cancel()
         except BaseExceptionGroup as group:
@@ -112,6 +113,7 @@ class Supervisor:
         leftovers = job_rx.clone()
         outcomes = Outcomes(out_tx, self.summary, metrics, config.telemetry.capture_content)
         tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME)
+        formats = LineFormats(config.input_format, config.output_format)
         reader = Reader(
             config.input_path,
             config.max_line_bytes,
@@ -120,8 +122,17 @@ class Supervisor:
             window,
             outcomes,
             tracer,
+            formats,
+            chat=config.prompt_format == "chat",
         )
-        writer = Writer(self.sink, outcomes, window, ordered=config.ordered, started=self._started)
+        writer = Writer(
+            self.sink,
+            outcomes,
+            window,
+            ordered=config.ordered,
+            started=self._started,
+            formats=formats,
+        )
         self._reader_scope = anyio.CancelScope()
         self._pool_scope = anyio.CancelScope()
         self._writer_scope = anyio.CancelScope()
@@ -180,10 +191,14 @@ class Supervisor:
         finally:
             os._exit(EXIT_CODES.get(signal.Signals(signum), 1))
 
-    async def _show_progress(self) -> None:
-        while True:
-            await anyio.sleep(0.5)
-            show_progress(self.summary, time.perf_counter() - self._started)
+    async def _show_progress(self, resumed: int) -> None:
+        bar = ProgressBar(self.config.input_path, resumed)
+        try:
+            while True:
+                await anyio.sleep(0.25)
+                bar.update(self.summary)
+        finally:
+            bar.close()
 
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:

@@ -40,6 +40,10 @@ class Pending:
             tools_key=request.tools_key,
             trace=self.trace,
             attempt=self.attempts,
+            tool_choice=request.choice.mode,
+            tool_name=request.choice.name,
+            parallel_tool_calls=request.choice.parallel,
+            history=list(request.history),
         )
 
 

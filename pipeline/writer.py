@@ -11,8 +11,8 @@ import time
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from pipeline.formats import LineFormats
 from pipeline.outcomes import Outcomes
-from pipeline.results import encode_line
 from pipeline.sink import JsonlSink, OutputError
 from pipeline.work import Outcome, take_waiting
 from workers.telemetry.attributes import annotate_root_result
@@ -27,7 +27,9 @@ class Writer:
         *,
         ordered: bool,
         started: float,
+        formats: LineFormats | None = None,
     ) -> None:
+        self.formats = formats if formats is not None else LineFormats("native", "native")
         self.sink = sink
         self.outcomes = outcomes
         self.window = window
@@ -74,7 +76,7 @@ class Writer:
         lines = []
         for outcome in outcomes:
             outcome.result.latency_ms = round((now - outcome.pending.read_at) * 1000, 3)
-            lines.append(encode_line(outcome.result))
+            lines.append(self.formats.encode(outcome.result))
         try:
             # the file keeps whole lines only, even when this fails
             await self.sink.write_async(lines)

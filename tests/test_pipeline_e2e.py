@@ -251,6 +251,8 @@ CLI_OPTIONS = {
     "--n-ctx", "-w", "--workers", "--threads", "--timeout", "--max-attempts", "--grace",
     "--window", "--traces", "--traces-file", "--capture-content", "--metrics",
     "--metrics-file", "-v", "--verbose", "-q", "--quiet",
+    "--executor", "--ray-address",
+    "--input-format", "--output-format", "--project",
 }  # fmt: skip
 
 

@@ -64,6 +64,10 @@ class Job:
     tools_key: str
     trace: dict[str, str] = field(default_factory=dict)  # W3C traceparent/tracestate
     attempt: int = 1
+    tool_choice: str = "auto"  # auto | none | required | function (see ToolChoice)
+    tool_name: str = ""  # with tool_choice "function"
+    parallel_tool_calls: bool = True
+    history: list[JsonObject] = field(default_factory=list)  # earlier messages (chat format)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +243,10 @@ FIELDS: dict[type, dict[str, Callable[[Any], Any]]] = {
         "tools_key": _str,
         "trace": _trace,
         "attempt": _int,
+        "tool_choice": _str,
+        "tool_name": _str,
+        "parallel_tool_calls": _bool,
+        "history": _objects,
     },
     Result: {
         "seq": _int,
@@ -257,7 +265,19 @@ FIELDS: dict[type, dict[str, Callable[[Any], Any]]] = {
     Shutdown: {},
 }
 BY_NAME: dict[str, type] = {name: cls for cls, name in TYPE_NAMES.items()}
-OPTIONAL = {"n_ctx", "n_batch", "verbose", "dispatch", "engine", "results", "inference_ms"}
+OPTIONAL = {
+    "n_ctx",
+    "n_batch",
+    "verbose",
+    "dispatch",
+    "engine",
+    "results",
+    "inference_ms",
+    "tool_choice",
+    "tool_name",
+    "parallel_tool_calls",
+    "history",
+}
 
 
 def from_wire(data: Mapping[str, Any]) -> Message:

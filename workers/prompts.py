@@ -23,7 +23,12 @@ class PromptFormat(Protocol):
     name: str
     operation: str
 
-    def render(self, tools: Sequence[Mapping[str, Any]], query: str) -> str: ...
+    def render(
+        self,
+        tools: Sequence[Mapping[str, Any]],
+        query: str,
+        history: Sequence[Mapping[str, str]] = (),
+    ) -> str: ...
 
 
 def compact_tools_json(tools: Sequence[Mapping[str, Any]]) -> str:
@@ -36,7 +41,13 @@ class NeedlePromptFormat:
     name = "needle"
     operation = "text_completion"
 
-    def render(self, tools: Sequence[Mapping[str, Any]], query: str) -> str:
+    def render(
+        self,
+        tools: Sequence[Mapping[str, Any]],
+        query: str,
+        history: Sequence[Mapping[str, str]] = (),
+    ) -> str:
+        """(``history``, earlier messages, has no place in this layout and is not used.)"""
         return f"<tools>{compact_tools_json(tools)}</tools><query>{query}</query>"
 
 
@@ -60,13 +71,23 @@ class ChatTemplatePromptFormat:
         self._bos_token = bos_token
         self._eos_token = eos_token
 
-    def render(self, tools: Sequence[Mapping[str, Any]], query: str) -> str:
+    def render(
+        self,
+        tools: Sequence[Mapping[str, Any]],
+        query: str,
+        history: Sequence[Mapping[str, str]] = (),
+    ) -> str:
+        """``history``: the messages before the query (``{"role", "content"}``, as in an
+        OpenAI request); its system messages join the one system message, after ours."""
         system = ANSWER_INSTRUCTION
         if not self._template_reads_tools:
             system += f"\nTools: {compact_tools_json(tools)}"
+        extra = [message["content"] for message in history if message["role"] == "system"]
+        turns = [dict(message) for message in history if message["role"] != "system"]
         return self._template.render(
             messages=[
-                {"role": "system", "content": system},
+                {"role": "system", "content": "\n".join([system, *extra])},
+                *turns,
                 {"role": "user", "content": query},
             ],
             tools=[{"type": "function", "function": dict(tool)} for tool in tools],

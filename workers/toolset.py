@@ -190,13 +190,42 @@ def arguments_schema(parameters: dict[str, Any], max_string_length: int) -> dict
     return schema
 
 
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """OpenAI's ``tool_choice`` and ``parallel_tool_calls``, as the answer grammar takes them.
+
+    ``mode`` is ``auto`` (any number of calls, none included), ``none`` (no call),
+    ``required`` (at least one) or ``function`` (at least one, all of tool ``name``);
+    ``parallel=False`` allows one call at most.
+    """
+
+    mode: str = "auto"
+    name: str = ""
+    parallel: bool = True
+
+    @property
+    def key(self) -> str:
+        """What this choice adds to a tool list's grammar cache key ("" for the default)."""
+        if self == ToolChoice():
+            return ""
+        return f"|{self.mode}:{self.name}:{'p' if self.parallel else 's'}"
+
+
 def answer_schema(
-    tools: Sequence[dict[str, Any]], max_calls: int, max_string_length: int
+    tools: Sequence[dict[str, Any]],
+    max_calls: int,
+    max_string_length: int,
+    choice: ToolChoice = ToolChoice(),
 ) -> dict[str, Any]:
-    """JSON Schema of a model answer: a list of calls, each naming one of ``tools``.
+    """JSON Schema of a model answer: a list of calls, each naming one of ``tools``,
+    as many and as chosen as ``choice`` allows.
 
     Each tool's ``$ref``s resolve against that tool's own ``parameters``.
     """
+    if choice.mode == "none":
+        return {"const": []}
+    if choice.mode == "function":
+        tools = [tool for tool in tools if tool["name"] == choice.name]
     variants = []
     for index, tool in enumerate(tools):
         arguments = arguments_schema(tool["parameters"], max_string_length)
@@ -211,7 +240,14 @@ def answer_schema(
         )
     if not variants:
         return {"const": []}  # no tools: the only answer is "no call"
-    return {"type": "array", "items": {"anyOf": variants}, "maxItems": max_calls}
+    schema: dict[str, Any] = {
+        "type": "array",
+        "items": {"anyOf": variants},
+        "maxItems": max_calls if choice.parallel else 1,
+    }
+    if choice.mode in ("required", "function"):
+        schema["minItems"] = 1
+    return schema
 
 
 INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1

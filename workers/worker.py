@@ -56,7 +56,13 @@ from workers.telemetry.attributes import (
 )
 from workers.telemetry.providers import create_tracer_provider, shutdown_within
 from workers.telemetry.settings import INSTRUMENTATION_NAME, WORKER_SHUTDOWN_S, TelemetrySettings
-from workers.toolset import CallValidationError, ToolSet, answer_schema, arguments_schema
+from workers.toolset import (
+    CallValidationError,
+    ToolChoice,
+    ToolSet,
+    answer_schema,
+    arguments_schema,
+)
 
 TOOLSET_CACHE_SIZE = 32
 GENAI_PROVIDER = "llama.cpp"  # gen_ai.provider.name: the model runs in this process
@@ -102,12 +108,18 @@ class JobHandler:
         self._inference_ms: float | None = None
         self._completion: Completion | None = None
 
-    def prepare_tools(self, key: str, tools: list[dict[str, Any]]) -> PreparedTools:
-        """Grammar and validators are built once per tool list and kept in an LRU cache
-        (a tool list the grammar cannot take is remembered too, as its error)."""
+    def prepare_tools(
+        self,
+        key: str,
+        tools: list[dict[str, Any]],
+        choice: ToolChoice = ToolChoice(),  # noqa: B008 (frozen)
+    ) -> PreparedTools:
+        """Grammar and validators are built once per tool list and tool choice and kept in
+        an LRU cache (a tool list the grammar cannot take is remembered too, as its error)."""
+        key += choice.key
         prepared = self._toolsets.get(key)
         if prepared is None:
-            prepared = self._compile_tools(key, tools)
+            prepared = self._compile_tools(key, tools, choice)
             self._toolsets[key] = prepared
             if len(self._toolsets) > TOOLSET_CACHE_SIZE:
                 self._toolsets.popitem(last=False)
@@ -117,9 +129,11 @@ class JobHandler:
             raise RequestFailed(prepared.error.error_type, prepared.error.message)
         return prepared
 
-    def _compile_tools(self, key: str, tools: list[dict[str, Any]]) -> PreparedTools:
+    def _compile_tools(
+        self, key: str, tools: list[dict[str, Any]], choice: ToolChoice
+    ) -> PreparedTools:
         decoding = self.decoding
-        schema = answer_schema(tools, decoding.max_calls, decoding.max_string_length)
+        schema = answer_schema(tools, decoding.max_calls, decoding.max_string_length, choice)
         try:
             grammar = self.engine.compile_grammar(schema)
         except GrammarError as exc:
@@ -208,8 +222,9 @@ class JobHandler:
             span.set_attribute("needle.prompt.format", self.prompt_format.name)
             span.set_attribute("needle.tools.count", len(job.tools))
             try:
-                prepared = self.prepare_tools(job.tools_key, job.tools)
-                text = self.prompt_format.render(prepared.toolset.tools, job.query)
+                choice = ToolChoice(job.tool_choice, job.tool_name, job.parallel_tool_calls)
+                prepared = self.prepare_tools(job.tools_key, job.tools, choice)
+                text = self.prompt_format.render(prepared.toolset.tools, job.query, job.history)
                 tokens = self.engine.tokenize(text)
             except RequestFailed as failure:
                 _fail(span, failure)
@@ -444,20 +459,28 @@ def load_engine(init: Init) -> Engine:
     )
 
 
-def serve(frames_in: IO[bytes], frames_out: IO[bytes], init: Init, tracer: Tracer) -> int:
-    """Load the model, say ready, then answer jobs until told to stop."""
-    try:
-        engine = load_engine(init)
-        prompt_format = make_prompt_format(init.prompt_format, engine.metadata)
-        dispatcher = load_dispatcher(init.dispatch) if init.dispatch else None
-    except Exception as exc:
-        write_frame(frames_out, to_wire(Fatal(f"{type(exc).__name__}: {exc}")))
-        return 1
+def start_handler(init: Init, tracer: Tracer) -> tuple[JobHandler, Ready]:
+    """Load the engine (and the --dispatch function) once: the handler for every job, and
+    what to report as ready. Shared by the worker process and the Ray actor
+    (:mod:`workers.actor`); raises when the model cannot be loaded."""
+    engine = load_engine(init)
+    prompt_format = make_prompt_format(init.prompt_format, engine.metadata)
+    dispatcher = load_dispatcher(init.dispatch) if init.dispatch else None
     capture = TelemetrySettings.from_dict(init.telemetry).capture_content
     handler = JobHandler(
         engine, prompt_format, init.decoding, tracer, capture, init.worker_index, dispatcher
     )
     ready = Ready(os.getpid(), engine.model_name, engine.n_ctx, getattr(engine, "load_ms", 0.0))
+    return handler, ready
+
+
+def serve(frames_in: IO[bytes], frames_out: IO[bytes], init: Init, tracer: Tracer) -> int:
+    """Load the model, say ready, then answer jobs until told to stop."""
+    try:
+        handler, ready = start_handler(init, tracer)
+    except Exception as exc:
+        write_frame(frames_out, to_wire(Fatal(f"{type(exc).__name__}: {exc}")))
+        return 1
     write_frame(frames_out, to_wire(ready))
     while True:
         frame = read_frame(frames_in)

@@ -43,6 +43,7 @@ from workers.telemetry.settings import (
     CONSOLE_TELEMETRY_PREFIX,
     DEFAULT_EXPORT_TIMEOUT_S,
     DEFAULT_SERVICE_NAME,
+    PROJECT_ATTRIBUTE,
     TelemetrySettings,
     otlp_timeout,
 )
@@ -81,10 +82,13 @@ class NeedleMeterProvider(MeterProvider):
             self._exporter.shutdown(timeout_millis=0)
 
 
-def make_resource(attributes: Mapping[str, Any]) -> Resource:
+def make_resource(attributes: Mapping[str, Any], project: str | None = None) -> Resource:
     """Our attributes plus ``OTEL_RESOURCE_ATTRIBUTES``/``OTEL_SERVICE_NAME``; the service
-    is called needle-pipeline unless the environment names it."""
+    is called needle-pipeline unless the environment names it. ``project`` is the Phoenix
+    project (``openinference.project.name``) the traces are filed under."""
     attributes = dict(attributes)
+    if project:
+        attributes[PROJECT_ATTRIBUTE] = project
     service = Resource.create({}).attributes.get("service.name", "")
     if not service or str(service).startswith("unknown_service"):
         attributes["service.name"] = DEFAULT_SERVICE_NAME
@@ -113,7 +117,7 @@ def create_tracer_provider(
         sampler = ParentBased(ALWAYS_ON)
     exporter = _create_span_exporter(settings, root)
     provider = NeedleTracerProvider(
-        resource=make_resource(resource_attributes),
+        resource=make_resource(resource_attributes, settings.project),
         sampler=sampler,
         abort=exporter.abort if isinstance(exporter, GuardedSpanExporter) else None,
     )
@@ -180,7 +184,9 @@ def create_meter_provider(
         exporter, export_interval_millis=interval, export_timeout_millis=timeout
     )
     return NeedleMeterProvider(
-        exporter, metric_readers=[reader], resource=make_resource(resource_attributes)
+        exporter,
+        metric_readers=[reader],
+        resource=make_resource(resource_attributes, settings.project),
     )
 
 

@@ -15,6 +15,8 @@ METRIC_EXPORTERS = TRACE_EXPORTERS
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 DEFAULT_SERVICE_NAME = "needle-pipeline"
 INSTRUMENTATION_NAME = "needle_pipeline"
+# The resource attribute Arize Phoenix files traces under (else its "default" project).
+PROJECT_ATTRIBUTE = "openinference.project.name"
 # Seconds one OTLP export may take (all its retries included) unless
 # OTEL_EXPORTER_OTLP[_TRACES|_METRICS]_TIMEOUT says otherwise; the SDK's default is 10.
 DEFAULT_EXPORT_TIMEOUT_S = 5.0
@@ -39,6 +41,7 @@ class TelemetrySettings:
     capture_content: bool = False
     metrics: str = "none"
     metrics_file: str | None = None
+    project: str | None = None  # Phoenix project (openinference.project.name)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,9 +69,10 @@ def resolve_settings(
     environ: Mapping[str, str] = os.environ,
     metrics: str | None = None,
     metrics_file: str | None = None,
+    project: str | None = None,
 ) -> TelemetrySettings:
     """Command-line options win over ``OTEL_TRACES_EXPORTER``, ``OTEL_METRICS_EXPORTER``
-    and the capture variable."""
+    and the capture variable; the project defaults to ``OTEL_SERVICE_NAME``."""
     traces = _choose(traces, "OTEL_TRACES_EXPORTER", environ, "traces")
     metrics = _choose(metrics, "OTEL_METRICS_EXPORTER", environ, "metrics")
     if traces == "file" and not traces_file:
@@ -89,6 +93,7 @@ def resolve_settings(
         capture_content=capture,
         metrics=metrics,
         metrics_file=os.path.abspath(metrics_file) if metrics_file else None,
+        project=project or environ.get("OTEL_SERVICE_NAME", "").strip() or None,
     )
 
 
