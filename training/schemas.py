@@ -592,15 +592,6 @@ def _decorate(rng: random.Random, query: str, answers: list[dict[str, Any]]) -> 
 
 Convert = Callable[[Any], Any]
 
-EXTRA_OPTIONAL: list[tuple[str, dict[str, Any]]] = [
-    ("notes", {"type": "string", "description": "Optional free-text notes"}),
-    ("priority", {"type": "string", "enum": ["low", "normal", "high"]}),
-    ("device_id", {"type": "string", "description": "Target device, if not the default one"}),
-    ("confirm", {"type": "boolean", "description": "Ask the user before acting"}),
-    ("locale", {"type": "string", "description": "Locale such as en-US"}),
-    ("dry_run", {"type": "boolean", "description": "Validate only, do nothing"}),
-]
-
 
 def _number(v: float) -> float | int:
     v = round(v, 6)
@@ -608,55 +599,27 @@ def _number(v: float) -> float | int:
 
 
 def _unit_change(
-    rng: random.Random, key: str, schema: dict[str, Any]
+    rng: random.Random, vocab: Vocab, key: str, schema: dict[str, Any]
 ) -> tuple[str, dict, Convert] | None:
-    """Another unit for a quantity parameter: (new key words, new schema, value converter)."""
+    """Another unit for a quantity parameter (``unit_changes`` in ``concepts.json``):
+    (new key words, new schema, value converter)."""
     words = split_words(key)
     if schema.get("type") not in ("integer", "number") or rng.random() > 0.3:
         return None
-    base = [w for w in words if w not in ("seconds", "minutes", "percent", "km", "ml")]
-    if "seconds" in words:
-        if rng.random() < 0.5:
-            return (
-                "_".join([*base, "ms"]),
-                {"type": "integer", "description": "In milliseconds"},
-                lambda v: _number(v * 1000),
-            )
-        return (
-            "_".join([*base, "minutes"]),
-            {"type": "number", "description": "In minutes"},
-            lambda v: _number(v / 60),
-        )
-    if "minutes" in words:
-        if rng.random() < 0.5:
-            return (
-                "_".join([*base, "seconds"]),
-                {"type": "integer", "description": "In seconds"},
-                lambda v: _number(v * 60),
-            )
-        return (
-            "_".join([*base, "hours"]),
-            {"type": "number", "description": "In hours"},
-            lambda v: _number(v / 60),
-        )
-    if "percent" in words:
-        return (
-            "_".join([*base, "fraction"] if base else ["level"]),
-            {"type": "number", "minimum": 0, "maximum": 1, "description": "From 0 to 1"},
-            lambda v: _number(v / 100),
-        )
-    if "km" in words:
-        return (
-            "_".join([*base, "meters"]),
-            {"type": "number", "description": "In meters"},
-            lambda v: _number(v * 1000),
-        )
-    if "ml" in words:
-        return (
-            "_".join([*base, "liters"]),
-            {"type": "number", "description": "In liters"},
-            lambda v: _number(v / 1000),
-        )
+    changes = vocab.concepts["unit_changes"]
+    base = [w for w in words if w not in {c["word"] for c in changes}]
+    for change in changes:
+        if change["word"] not in words:
+            continue
+        options = change["to"]
+        to = options[0] if len(options) == 1 or rng.random() < 0.5 else options[1]
+        new_words = [*base, to["word"]] if base or "alone" not in to else [to["alone"]]
+        factor, divisor = to.get("multiply", 1), to.get("divide", 1)
+
+        def convert(v: float, factor: float = factor, divisor: float = divisor) -> float | int:
+            return _number(v * factor / divisor)
+
+        return "_".join(new_words), dict(to["schema"]), convert
     return None
 
 
@@ -714,7 +677,7 @@ def rewrite_tool(
             keys[key] = None
             continue
         new_key_words = _renamed(rng, vocab, split_words(key), 0.4)
-        change = _unit_change(rng, key, schema)
+        change = _unit_change(rng, vocab, key, schema)
         if change:
             new_key_words = _renamed(rng, vocab, split_words(change[0]), 0.2)
             schema = {**{k: v for k, v in schema.items() if k == "description"}, **change[1]}
@@ -734,7 +697,9 @@ def rewrite_tool(
         props[new_key] = schema
         keys[key] = new_key
     if rng.random() < 0.2:
-        for extra_key, extra_schema in rng.sample(EXTRA_OPTIONAL, rng.randint(1, 2)):
+        for extra_key, extra_schema in rng.sample(
+            vocab.concepts["extra_optional"], rng.randint(1, 2)
+        ):
             if extra_key not in props:
                 props[extra_key] = dict(extra_schema)
     if rng.random() < 0.15:
