@@ -31,6 +31,19 @@ from workers.prompts import make_prompt_format
 from workers.toolset import ToolSet, answer_schema, normalize_tools
 
 
+def load_bench_llama(model_path: str, threads: int) -> Any:
+    """The model as both bench loops load it: full context, ``threads`` threads, 512 batch."""
+    return load_llama(
+        model_path,
+        n_ctx=0,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_batch=512,
+        n_ubatch=512,
+        verbose=False,
+    )
+
+
 def parse_answer(text: str) -> Any:
     """The worker's parse: strict JSON, then JSON with raw control characters in strings."""
     try:
@@ -53,15 +66,7 @@ def run_baseline(
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     started = time.perf_counter()
-    llm = load_llama(
-        model_path,
-        n_ctx=0,
-        n_threads=threads,
-        n_threads_batch=threads,
-        n_batch=512,
-        n_ubatch=512,
-        verbose=False,
-    )
+    llm = load_bench_llama(model_path, threads)
     load_s = time.perf_counter() - started
     add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
     prompt_format = make_prompt_format(prompt_format_name, llm.metadata)

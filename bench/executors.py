@@ -18,11 +18,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.run import PROJECT_ROOT, Watch, _env, _results, compare_outputs, pipeline_command
+from bench.run import _env, _results, compare_outputs, pipeline_command, timed_pipeline
 
 ADDRESS_LINE = re.compile(r"ray start --address='([^']+)'")
 
@@ -73,14 +72,9 @@ def run_one(
 ) -> dict[str, Any]:
     command = pipeline_command(args, requests, out, model, "--max-tokens", str(args.max_tokens))
     command += list(extra)
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_ray_env(), stdin=subprocess.DEVNULL)
-    watch = Watch(process.pid, out, started).start()
-    process.wait()
-    wall = time.perf_counter() - started
-    watch.stop()
-    if process.returncode not in (0, 1):
-        raise RuntimeError(f"pipeline {' '.join(extra)} failed with status {process.returncode}")
+    wall, watch, returncode = timed_pipeline(command, out, _ray_env())
+    if returncode not in (0, 1):
+        raise RuntimeError(f"pipeline {' '.join(extra)} failed with status {returncode}")
     rows = _results(out)
     return {"wall_s": wall, "rows": rows, "first_line_s": watch.first_line_s or 0.0}
 

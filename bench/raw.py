@@ -24,8 +24,8 @@ from typing import Any
 
 import orjson
 
+from bench.baseline import load_bench_llama
 from workers.engine import DecodingSettings, LlamaEngine, install_llama_log_handler
-from workers.llama_load import load_llama
 from workers.prompts import make_prompt_format
 from workers.toolset import ToolSet, answer_schema, normalize_tools
 
@@ -42,15 +42,7 @@ def raw_run(
     import numpy as np
 
     started = time.perf_counter()
-    llm = load_llama(
-        model,
-        n_ctx=0,
-        n_threads=threads,
-        n_threads_batch=threads,
-        n_batch=512,
-        n_ubatch=512,
-        verbose=False,
-    )
+    llm = load_bench_llama(model, threads)
     ctx, n_vocab = llm._ctx.ctx, llm.n_vocab()
     memory = llama_cpp.llama_get_memory(ctx)
     add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"

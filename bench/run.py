@@ -254,6 +254,17 @@ def pipeline_command(
     return command + list(args.pipeline_arg)
 
 
+def timed_pipeline(command: list[str], out: Path, env: dict[str, str]) -> tuple[float, Watch, int]:
+    """Run the pipeline CLI, watched (peak RSS, first result line): wall s, watch, exit."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL)
+    watch = Watch(process.pid, out, started).start()
+    process.wait()
+    wall = time.perf_counter() - started
+    watch.stop()
+    return wall, watch, process.returncode
+
+
 def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Path) -> dict:
     traces = out.with_suffix(".traces.jsonl")
     traces.unlink(missing_ok=True)
@@ -271,15 +282,10 @@ def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Pat
     )
     if args.threads:
         command += ["--threads", str(args.threads)]
-    started = time.perf_counter()
     started_unix = time.time()
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env(), stdin=subprocess.DEVNULL)
-    watch = Watch(process.pid, out, started).start()
-    process.wait()
-    wall = time.perf_counter() - started
-    watch.stop()
-    if process.returncode not in (0, 1):
-        raise RuntimeError(f"pipeline failed with status {process.returncode}")
+    wall, watch, returncode = timed_pipeline(command, out, _env())
+    if returncode not in (0, 1):
+        raise RuntimeError(f"pipeline failed with status {returncode}")
     rows = [result.to_dict() for result in read_results(out)]  # the result-line codec
     spans = _trace_spans(traces)
     llm = [s for s in spans if s["attributes"].get("openinference.span.kind") == "LLM"]
@@ -297,7 +303,7 @@ def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Pat
         seen = watch.first_seen.get(pid)
         if seen is not None:
             load_ms.append((min(s["start"] for s in group) - started_unix - seen) * 1000)
-    worker_pids = [pid for pid in watch.peak_kb if pid != process.pid]
+    worker_pids = [pid for pid in watch.peak_kb if pid != watch.pid]
 
     def total(key: str) -> float:
         return sum(float(s["attributes"].get(key, 0)) for s in llm)
@@ -319,7 +325,7 @@ def run_pipeline(args: argparse.Namespace, requests: Path, model: Path, out: Pat
             int(s["attributes"].get("needle.prompt.reused_prefix_tokens", 0)) for s in llm
         ),
         "rss_kb": {
-            "supervisor": watch.peak_kb.get(process.pid, 0),
+            "supervisor": watch.peak_kb.get(watch.pid, 0),
             "workers": [watch.peak_kb[pid] for pid in worker_pids],
         },
         "spans": len(spans),
