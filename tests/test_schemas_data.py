@@ -142,3 +142,34 @@ def test_no_bfcl_function_name_is_generated():
     trained = {k.name for k in TRAIN_KINDS}
     for ex in S.generate(500, seed=13, mix={"original": 1.0}):
         assert {t["name"] for t in ex["tools"]} <= trained
+
+
+def test_no_fit_share_and_near_misses():
+    """``no_fit`` sets the share of generated requests that no listed tool handles (the
+    default, 0.1, gives the data the shipped models were trained on); ``near_miss`` makes
+    them ask another action of an object the list has."""
+    vocab = S.load_vocab()
+
+    def empty_share(exs: list[dict]) -> float:
+        return sum(not e["answers"] for e in exs) / len(exs)
+
+    plain = S.generate(2000, seed=4, mix={"generated": 1.0})
+    more = S.generate(2000, seed=4, mix={"generated": 1.0}, no_fit=0.3)
+    assert empty_share(plain) < 0.2 < empty_share(more)
+    rng = random.Random(1)
+    near = [
+        e
+        for _ in range(200)
+        for e in S.generated_group(rng, vocab, 12, no_fit=1.0, near_miss=1.0)
+        if not e["answers"]
+    ]
+    assert near
+    objects = {a.obj for a in vocab.actions}
+    listed = 0
+    for e in near:
+        # the request names an object of one of the listed tools' objects
+        text = e["query"].lower()
+        named = {o for o in objects if o.lower() in text}
+        tool_text = json.dumps(e["tools"]).lower()
+        listed += any(o.lower() in tool_text for o in named)
+    assert listed / len(near) > 0.5

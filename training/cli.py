@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from pipeline.models import TRAINED_DEFAULT as DEFAULT_MODEL
+from pipeline.models import TINY_MODEL as DEFAULT_MODEL
 
 
 def train_main(argv: list[str] | None = None) -> int:
@@ -60,6 +61,54 @@ def train_main(argv: list[str] | None = None) -> int:
         help="also keep each --eval-every export as OUT.stepN.gguf",
     )
     ap.add_argument("--quant", choices=["f32", "f16", "q8_0"], default="f16")
+    ap.add_argument(
+        "--lora-rank",
+        type=int,
+        default=0,
+        help="train LoRA adapters of this rank instead of the weights (a pretrained --init "
+        "such as SmolLM2 needs it); --out is then the adapter GGUF",
+    )
+    ap.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default 2*rank)")
+    ap.add_argument(
+        "--lora-layers", type=int, default=None, help="adapt only the top N blocks (default all)"
+    )
+    ap.add_argument(
+        "--value-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of answer tokens holding tool names and argument values (default 1)",
+    )
+    ap.add_argument(
+        "--prompt-weight",
+        type=float,
+        default=0.05,
+        help="loss weight of prompt tokens (default 0.05; 0 for a pretrained model)",
+    )
+    ap.add_argument(
+        "--init-adapter",
+        help="LoRA GGUF to continue training (with --lora-rank; its rank and alpha are kept)",
+    )
+    ap.add_argument(
+        "--train-layers",
+        type=int,
+        default=None,
+        help="train the weights of the top N blocks only (no LoRA)",
+    )
+    ap.add_argument(
+        "--no-export",
+        action="store_true",
+        help="measure only: train and validate, write no model (to compare set-ups)",
+    )
+    ap.add_argument(
+        "--resume", action="store_true", help="continue from OUT.ckpt.pt when it exists"
+    )
+    ap.add_argument(
+        "--stop-after",
+        type=float,
+        default=None,
+        help="save a checkpoint and stop after this many seconds; the schedule is not "
+        "shortened (--resume continues it)",
+    )
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--heads", type=int, default=8)
@@ -111,11 +160,33 @@ def train_main(argv: list[str] | None = None) -> int:
         bf16=not a.no_bf16,
         max_len=a.max_len,
         max_branches=a.max_branches,
+        lora_rank=a.lora_rank,
+        lora_alpha=a.lora_alpha,
+        lora_layers=a.lora_layers,
+        value_weight=a.value_weight,
+        prompt_weight=a.prompt_weight,
+        resume=a.resume,
+        stop_after_s=a.stop_after,
+        train_layers=a.train_layers,
+        init_adapter=a.init_adapter,
+        export=not a.no_export,
         warmup=a.warmup if a.warmup is not None else min(100, max(1, steps // 10)),
     )
     ta.log = lambda *x: print(*x, flush=True)
+    if a.device != "cuda" and "jemalloc" not in os.environ.get("LD_PRELOAD", ""):
+        print(ALLOCATOR_NOTE, file=sys.stderr)
     train(ta)
     return 0
+
+
+# Measured on needle-smol's run (docs/models.md): under glibc's allocator the process held
+# 16.7 GB at step 63 and was killed; with jemalloc and no decay it went from 10.3 GB to
+# 16.5 GB over the next 255 steps and trained faster (about 780 against 640 tokens/s).
+ALLOCATOR_NOTE = (
+    "note: for long CPU runs, preload jemalloc (Debian: libjemalloc2): "
+    "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 "
+    "MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 (docs/models.md)"
+)
 
 
 def eval_main(argv: list[str] | None = None) -> int:
@@ -126,9 +197,13 @@ def eval_main(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("train", "eval", "reproduce"):
-        print("usage: python -m training {train,eval,reproduce} ...", file=sys.stderr)
+    if not argv or argv[0] not in ("train", "eval", "reproduce", "ship"):
+        print("usage: python -m training {train,eval,reproduce,ship} ...", file=sys.stderr)
         return 2
+    if argv[0] == "ship":
+        from .ship import ship_main
+
+        return ship_main(argv[1:])
     if argv[0] == "reproduce":
         from .reproduce import reproduce_main
 

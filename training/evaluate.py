@@ -243,9 +243,9 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
     """Answer a requests file (``{id, query, tools}``) into ``results``; 0 when there is a
     results file to score."""
     if a.direct:
-        from pipeline.models import TRAINED_DEFAULT
+        from pipeline.models import resolve_model
 
-        direct_results(a.model or TRAINED_DEFAULT, requests, results, threads=a.threads)
+        direct_results(resolve_model(a.model).path, requests, results, threads=a.threads)
         return 0
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():

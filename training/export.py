@@ -93,9 +93,10 @@ def _field(reader, key: str, default=None):
     return v.tolist()[0] if hasattr(v, "tolist") else v
 
 
-def load_gguf(path: str | Path) -> tuple[LlamaLM, Tok]:
+def load_gguf(path: str | Path, with_tokenizer: bool = True) -> tuple[LlamaLM, Tok | None]:
     """Load a GGUF written by :func:`export_gguf` (or any tied/untied llama GGUF of the same
-    layout without q/k permutation) back into PyTorch."""
+    layout without q/k permutation) back into PyTorch; the tokenizer too when it is one of
+    ours (``with_tokenizer``)."""
     import gguf
     import torch
 
@@ -146,4 +147,4 @@ def load_gguf(path: str | Path) -> tuple[LlamaLM, Tok]:
         raise ValueError(
             f"GGUF tensors do not match the model: missing={missing} unexpected={unexpected}"
         )
-    return model, from_gguf_reader(r)
+    return model, from_gguf_reader(r) if with_tokenizer else None

@@ -124,6 +124,14 @@ class LlamaLM(nn.Module):
     ) -> torch.Tensor:
         """``ids`` (B, T).  Optional ``pos`` (B, T) rope positions and boolean ``mask``
         (B, 1, T, T) of allowed attention (True = may attend); default: plain causal."""
+        return self.out(self.features(ids, pos, mask))
+
+    def features(
+        self, ids: torch.Tensor, pos: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The final normed hidden states (B, T, dim): the logits are ``self.out`` of them,
+        and a loss needs them only where it has weight (49k-token vocabularies make the
+        output layer the largest single cost)."""
         T = ids.shape[1]
         x = self.tok_emb(ids)
         if pos is None:
@@ -132,7 +140,7 @@ class LlamaLM(nn.Module):
             cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]
         for b in self.blocks:
             x = b(x, cos, sin, mask)
-        return self.out(self.norm(x))
+        return self.norm(x)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

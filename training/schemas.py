@@ -511,7 +511,19 @@ def _n_tools(rng: random.Random) -> int:
 JOINERS = [" and ", " and also ", ", then ", ". Also ", " and then ", "; ", ". After that, "]
 
 
-def generated_group(rng: random.Random, vocab: Vocab, size: int) -> list[Example]:
+def generated_group(
+    rng: random.Random,
+    vocab: Vocab,
+    size: int,
+    no_fit: float = 0.1,
+    near_miss: float = 0.0,
+    chitchat: float = 0.04,
+) -> list[Example]:
+    """A group over one generated tool list.  ``no_fit``: share of requests no tool in the
+    list handles; of those, ``near_miss`` ask another action of an object the list has (the
+    list can *book* a class, the request *cancels* one), the rest another object.
+    ``chitchat``: share of small talk.  The other kinds of request share the rest in the
+    proportions they have at the defaults."""
     target = rng.choice(vocab.actions)
     n = _n_tools(rng)
     chosen = [target]
@@ -530,15 +542,21 @@ def generated_group(rng: random.Random, vocab: Vocab, size: int) -> list[Example
     definitions = [t.definition for t in tools]
     objects = {a.object_id for a in chosen}
     out: list[Example] = []
+    absent = [a for o in objects for a in vocab.by_object[o] if a not in chosen]
+    shift = no_fit + chitchat - 0.14  # the thresholds below are those of the defaults
     for _ in range(size):
-        r = rng.random()
-        if r < 0.1:  # a request for an object no tool in the list handles
-            other = rng.choice(vocab.actions)
-            if other.object_id in objects:
-                continue
+        draw = rng.random()
+        r = draw - shift
+        if draw < no_fit:  # a request no tool in the list handles
+            if near_miss and absent and rng.random() < near_miss:
+                other = rng.choice(absent)
+            else:
+                other = rng.choice(vocab.actions)
+                if other.object_id in objects:
+                    continue
             q, _ = request_for(rng, vocab, make_tool(rng, vocab, other, set()))
             answers: list[dict[str, Any]] = []
-        elif r < 0.14:
+        elif draw < no_fit + chitchat:
             q, answers = rng.choice(D.CHITCHAT_TRAIN), []
         elif r < 0.26 and len(tools) >= 2:
             t1, t2 = rng.sample(tools, 2)
@@ -752,9 +770,13 @@ def generate(
     mix: dict[str, float] | None = None,
     group_size: tuple[int, int] = (8, 24),
     split: str = "train",
+    no_fit: float = 0.1,
+    near_miss: float = 0.0,
+    chitchat: float = 0.04,
 ) -> list[Example]:
     """``n`` examples, deterministic for the arguments; groups drawn from ``mix``.  With
-    ``split="valid"``, generated kinds come from the held-out objects only."""
+    ``split="valid"``, generated kinds come from the held-out objects only.  ``no_fit``,
+    ``near_miss`` and ``chitchat`` shape the generated groups (:func:`generated_group`)."""
     vocab = load_vocab(split)
     mix = mix or DEFAULT_MIX
     names, weights = list(mix), [mix[k] for k in mix]
@@ -763,7 +785,12 @@ def generate(
     seen: set[tuple[str, str]] = set()
     while len(out) < n:
         source = rng.choices(names, weights)[0]
-        for ex in SOURCES[source](rng, vocab, rng.randint(*group_size)):
+        size = rng.randint(*group_size)
+        if source == "generated":
+            group = generated_group(rng, vocab, size, no_fit, near_miss, chitchat)
+        else:
+            group = SOURCES[source](rng, vocab, size)
+        for ex in group:
             key = (ex["query"], ex["tools"][0]["name"] if ex["tools"] else "")
             if key in seen or len(out) >= n:
                 continue
@@ -794,9 +821,34 @@ def main(argv: list[str] | None = None) -> int:
         default="train",
         help="valid: generated kinds from the held-out objects (heldout_objects.json) only",
     )
+    ap.add_argument(
+        "--no-fit",
+        type=float,
+        default=0.1,
+        help="share of generated-kind requests that no listed tool handles (default 0.1)",
+    )
+    ap.add_argument(
+        "--chitchat",
+        type=float,
+        default=0.04,
+        help="share of generated-kind requests that are small talk (default 0.04)",
+    )
+    ap.add_argument(
+        "--near-miss",
+        type=float,
+        default=0.0,
+        help="of those, the share asking another action of a listed object (default 0)",
+    )
     a = ap.parse_args(argv)
     exs = generate(
-        a.n, a.seed, dict(zip(SOURCES, a.mix, strict=True)), tuple(a.group_size), a.split
+        a.n,
+        a.seed,
+        dict(zip(SOURCES, a.mix, strict=True)),
+        tuple(a.group_size),
+        a.split,
+        a.no_fit,
+        a.near_miss,
+        a.chitchat,
     )
     with open(a.out, "w", encoding="utf-8") as f:
         for e in exs:

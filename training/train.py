@@ -12,10 +12,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import checkpoint_path, load_checkpoint, load_init, save_checkpoint
 from .data import format_answer, format_prompt, read_jsonl
-from .export import export_gguf, load_gguf
+from .export import export_gguf
+from .lora import add_lora, freeze_in_bf16, load_adapter_into, save_adapter
 from .model import Config, LlamaLM
 from .tokenizer import Tok, train_tokenizer
+from .weights import token_weights, value_mask
 
 
 @dataclass
@@ -41,6 +44,15 @@ class TrainArgs:
     vocab_size: int = 4096
     qtype: str = "f16"
     keep_checkpoints: bool = False  # also keep each eval's export as OUT.stepN.gguf
+    lora_rank: int = 0  # > 0: train LoRA adapters (OUT is then the adapter GGUF)
+    lora_alpha: float | None = None  # default 2 * rank
+    lora_layers: int | None = None  # adapt the top N blocks (default: all)
+    value_weight: float = 1.0  # loss weight of answer tokens that carry names and values
+    resume: bool = False  # continue from OUT.ckpt.pt when it exists
+    stop_after_s: float | None = None  # save a checkpoint and stop (the schedule goes on)
+    train_layers: int | None = None  # train only the top N blocks' weights (no LoRA)
+    init_adapter: str | None = None  # a LoRA GGUF to continue from
+    export: bool = True  # False: measure only (validation), write nothing
     device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when available)
     dim: int = 256
     n_layers: int = 6
@@ -61,15 +73,22 @@ class Item:
     prefix: tuple[int, ...]
     branch: list[int]
     n_prompt: int
+    answer_weights: list[float] | None = None  # per answer token (+EOS); None = all 1.0
 
 
-def encode_examples(exs: list[dict], tok: Tok, max_len: int, chunk: int = 4096) -> list[Item]:
+def encode_examples(
+    exs: list[dict], tok: Tok, max_len: int, chunk: int = 4096, value_weight: float = 1.0
+) -> list[Item]:
     """Tokenised examples; examples with the same tool list share one prefix tuple, and the
     examples are tokenised ``chunk`` at a time so that only the short branches stay in memory
-    (hundreds of thousands of examples fit in a few GB)."""
+    (hundreds of thousands of examples fit in a few GB).  With ``value_weight`` != 1 (and a
+    tokenizer that reports its pieces' byte lengths), answer tokens that carry a tool name or
+    an argument value weigh that much in the loss (:mod:`training.weights`)."""
+    weigh = value_weight != 1.0 and hasattr(tok, "piece_lengths")
     out: list[Item] = []
     prefixes: dict[tuple[int, ...], tuple[int, ...]] = {}
     head_ids: dict[str, list[int]] = {}
+    bos = (tok.bos_id,) if getattr(tok, "add_bos", True) else ()  # as the worker tokenises
     for start in range(0, len(exs), chunk):
         part = exs[start : start + chunk]
         prompts = [format_prompt(e["tools"], e["query"]) for e in part]
@@ -83,14 +102,18 @@ def encode_examples(exs: list[dict], tok: Tok, max_len: int, chunk: int = 4096) 
         new_heads = sorted(set(heads) - head_ids.keys())
         for h, ids in zip(new_heads, tok.encode_batch(new_heads), strict=True):
             head_ids[h] = ids
-        for h, f, a in zip(heads, full, ans, strict=True):
+        for h, f, a, text in zip(heads, full, ans, answers, strict=True):
             hi = head_ids[h]
             # the prompt's tokens must start with the head's own tokens (true when the query
             # starts a new pre-token); otherwise the whole prompt minus one token is the prefix
             cut = len(hi) if 0 < len(hi) < len(f) and f[: len(hi)] == hi else len(f) - 1
-            prefix = (tok.bos_id, *f[:cut])
+            prefix = (*bos, *f[:cut])
             prefix = prefixes.setdefault(prefix, prefix)
-            item = Item(prefix, [*f[cut:], *a, tok.eos_id], len(f) - cut)
+            weights = None
+            if weigh:
+                pieces = tok.piece_lengths(a)  # type: ignore[attr-defined]
+                weights = [*token_weights(value_mask(text), pieces, value_weight), 1.0]
+            item = Item(prefix, [*f[cut:], *a, tok.eos_id], len(f) - cut, weights)
             if len(item.prefix) + len(item.branch) <= max_len:
                 out.append(item)
     return out
@@ -164,13 +187,17 @@ def collate(items: list[Item], packs: list[list[int]], pad_id: int, prompt_weigh
         tg[: P - 1] = prefix[1:]
         ww[: P - 1] = [prompt_weight] * (P - 1)
         for k, i in enumerate(pack, start=1):
-            br, npr = items[i].branch, items[i].n_prompt
+            br, npr, aw = items[i].branch, items[i].n_prompt, items[i].answer_weights
             L = len(br)
             seq += br
             ps += range(P, P + L)
             sg += [k] * L
             tg += [*br[1:], 0]
-            ww += [prompt_weight if j + 1 < npr else 1.0 for j in range(L - 1)] + [0.0]
+            # position j predicts token j+1: prompt tokens up to npr-1, then the answer
+            ww += [
+                prompt_weight if j + 1 < npr else (aw[j + 1 - npr] if aw else 1.0)
+                for j in range(L - 1)
+            ] + [0.0]
         n = len(seq)
         ids[r, :n] = torch.tensor(seq)
         pos[r, :n] = torch.tensor(ps)
@@ -183,12 +210,14 @@ def collate(items: list[Item], packs: list[list[int]], pad_id: int, prompt_weigh
 
 
 def loss_fn(model, batch):
+    """Weighted next-token loss; logits are computed only where a weight is non-zero.
+    Returns (loss, logits at those positions, their nll, the boolean position mask)."""
     ids, pos, mask, tgt, w, _ = batch
-    logits = model(ids, pos, mask)
-    nll = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), reduction="none"
-    ).view_as(w)
-    return (nll * w).sum() / w.sum().clamp_min(1e-6), logits, nll
+    where = w > 0
+    logits = model.out(model.features(ids, pos, mask)[where])
+    nll = F.cross_entropy(logits.float(), tgt[where], reduction="none")
+    ww = w[where]
+    return (nll * ww).sum() / ww.sum().clamp_min(1e-6), logits, nll, where
 
 
 def pick_device(name: str) -> torch.device:
@@ -214,12 +243,12 @@ def evaluate(model, items, pad_id, batch_tokens=16384, bf16=True, max_len=1024):
         device = next(model.parameters()).device
         batch = _on(device, collate(items, packs, pad_id, 0.0))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            _, logits, nll = loss_fn(model, batch)
-        _, _, _, tgt, w, seg = batch
-        mask = w > 0
-        tot += float(nll[mask].sum())
+            _, logits, nll, mask = loss_fn(model, batch)
+        _, _, _, tgt, _, seg = batch
+        tot += float(nll.sum())
         n += int(mask.sum())
-        wrong = (logits.argmax(-1) != tgt) & mask
+        wrong = torch.zeros_like(mask)
+        wrong[mask] = logits.argmax(-1) != tgt[mask]
         for r, pack in enumerate(packs):
             for k in range(1, len(pack) + 1):
                 correct_seq += int(not bool(wrong[r][seg[r] == k].any()))
@@ -246,8 +275,27 @@ def train(a: TrainArgs) -> dict:
     log(f"data: {len(exs)} train / {len(vexs)} valid examples")
 
     if a.init:
-        model, tok = load_gguf(a.init)
+        model, tok = load_init(a.init)
         log(f"fine-tuning from {a.init} ({model.n_params() / 1e6:.2f}M params)")
+        if a.lora_rank:
+            adapted = add_lora(
+                model, a.lora_rank, a.lora_alpha or 2.0 * a.lora_rank, a.lora_layers or 10**6
+            )
+            log(f"LoRA r={a.lora_rank} on {len(adapted)} tensors of the top blocks")
+            if a.init_adapter:
+                load_adapter_into(model, a.init_adapter)
+                log(f"adapters start from {a.init_adapter}")
+        elif a.train_layers:
+            for p in model.parameters():
+                p.requires_grad_(False)
+            for block in model.blocks[-a.train_layers :]:
+                for p in block.parameters():
+                    p.requires_grad_(True)
+            log(f"training the weights of the top {a.train_layers} blocks")
+        if a.bf16 and (a.lora_rank or a.train_layers):
+            freeze_in_bf16(model)
+        if not a.lora_rank and not isinstance(tok, Tok) and a.export:
+            raise ValueError(f"{a.init} is not one of our models: fine-tune it with --lora-rank")
         if model.c.max_seq_len < a.max_len:
             a.max_len = model.c.max_seq_len
     else:
@@ -271,8 +319,10 @@ def train(a: TrainArgs) -> dict:
     device = pick_device(a.device)
     model.to(device)
     log(f"device: {device}")
-    items = encode_examples(exs, tok, a.max_len)
+    items = encode_examples(exs, tok, a.max_len, value_weight=a.value_weight)
     vitems = encode_examples(vexs, tok, a.max_len)
+    if not items:
+        raise ValueError(f"no training example fits --max-len {a.max_len} tokens")
     ntok = sum(len(x.prefix) + len(x.branch) for x in items)
     npk = make_packs(items, a.max_len, random.Random(0), a.max_branches)
     ptok = sum(pack_len(items, p) for p in npk)
@@ -281,8 +331,9 @@ def train(a: TrainArgs) -> dict:
         f"packed by shared tool lists: {ptok} tokens in {len(npk)} sequences"
     )
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() >= 2]
+    no_decay = [p for p in trainable if p.dim() < 2]
     opt = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": a.weight_decay},
@@ -299,10 +350,27 @@ def train(a: TrainArgs) -> dict:
         p = min(max(progress, 0.0), 1.0)
         return a.lr * (a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
 
+    def save() -> Path | None:
+        if not a.export:
+            return None
+        if a.lora_rank:
+            return save_adapter(model, a.out, Path(a.out).stem, {"step": step})
+        return export_gguf(model, tok, a.out, qtype=a.qtype)
+
     batches: list = []
-    step, seen_tok, seen_ex = 0, 0, 0
-    t_train = time.time()
-    best = None
+    step, seen_tok, seen_ex, trained_s = 0, 0, 0, 0.0
+    ckpt = checkpoint_path(a.out)
+    if a.resume and ckpt.exists():
+        state = load_checkpoint(ckpt, model, opt)
+        step, seen_ex, trained_s = state["step"], state["seen_ex"], state.get("train_s", 0.0)
+        rng.seed(f"{a.seed}/{step}")  # a fresh order of batches from here on
+        log(f"resumed from {ckpt} at step {step} ({seen_ex} examples, {trained_s:.0f}s)")
+    t_train = time.time() - trained_s  # a --time-budget schedule goes on where it stopped
+
+    def state() -> dict:
+        return {"step": step, "seen_ex": seen_ex, "train_s": time.time() - t_train}
+
+    stopped = False
     last_log = time.time()
     model.train()
     while True:
@@ -312,16 +380,19 @@ def train(a: TrainArgs) -> dict:
             progress = max(progress, elapsed / a.time_budget_s)
         if step >= a.steps or progress >= 1.0:
             break
+        if a.stop_after_s and elapsed - trained_s >= a.stop_after_s:
+            stopped = True
+            break
         if not batches:
             batches = make_batches(items, a.batch_tokens, rng, a.max_len, a.max_branches)
         batch = _on(device, collate(items, batches.pop(), tok.pad_id, a.prompt_weight))
         for g in opt.param_groups:
             g["lr"] = lr_at(progress, step)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
-            loss, _, _ = loss_fn(model, batch)
+            loss, *_ = loss_fn(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         step += 1
         seen_tok += batch[0].numel()
@@ -331,32 +402,36 @@ def train(a: TrainArgs) -> dict:
             el = time.time() - t_train
             log(
                 f"step {step} loss {loss.item():.4f} lr {opt.param_groups[0]['lr']:.2e} "
-                f"{seen_tok / el:.0f} tok/s {seen_ex} examples "
+                f"{seen_tok / max(el - trained_s, 1e-9):.0f} tok/s {seen_ex} examples "
                 f"elapsed {el:.0f}s progress {progress:.1%}"
             )
         if a.eval_every and step % a.eval_every == 0:
             vl, vacc = evaluate(model, vitems[:200], tok.pad_id, bf16=a.bf16, max_len=a.max_len)
             log(f"step {step} valid answer loss {vl:.4f} exact-token-seq {vacc:.1%}")
-            path = export_gguf(model, tok, a.out, qtype=a.qtype)
-            if a.keep_checkpoints:
-                shutil.copyfile(path, Path(path).with_suffix(f".step{step}.gguf"))
-            best = (vl, vacc)
+            path = save()
+            if path is not None:
+                save_checkpoint(ckpt, model, opt, state())
+                if a.keep_checkpoints:
+                    shutil.copyfile(path, Path(path).with_suffix(f".step{step}.gguf"))
+    if stopped:
+        log(f"stopped after {a.stop_after_s:.0f}s at step {step}; --resume continues")
     vl, vacc = evaluate(model, vitems, tok.pad_id, bf16=a.bf16, max_len=a.max_len)
     log(f"final valid answer loss {vl:.4f} exact-token-seq {vacc:.1%} after {step} steps")
-    path = export_gguf(model, tok, a.out, qtype=a.qtype)
+    path = save()
+    if path is not None:
+        save_checkpoint(ckpt, model, opt, state())
     wall = time.time() - t_start
     cpu = time.process_time() - cpu_start
-    size = Path(path).stat().st_size
+    size = Path(path).stat().st_size if path else 0
     log(f"wrote {path} ({size / 1e6:.1f} MB, {model.n_params() / 1e6:.2f}M params)")
     log(f"wall time {wall:.0f}s, CPU time {cpu:.0f}s (threads={torch.get_num_threads()})")
-    del best
     return {
         "valid_loss": vl,
         "valid_seq_acc": vacc,
         "steps": step,
         "wall_s": wall,
         "cpu_s": cpu,
-        "path": str(path),
+        "path": str(path) if path else None,
         "params": model.n_params(),
         "size": size,
     }

@@ -1,0 +1,63 @@
+"""``python -m training ship ADAPTER.gguf``: make a trained adapter the shipped needle-smol.
+
+Copies the adapter to ``workers/models/needle-smol.lora.gguf``, builds the served model from
+it once (:mod:`pipeline.modelbuild`, into a scratch folder) and writes the manifest
+``workers/models/needle-smol.json`` with the three sha256 digests the build checks: the
+base GGUF's, the adapter's and the product's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline.modelbuild import merge_lora, sha256_of
+from pipeline.models import MODELS_DIR, NEEDLE_SMOL, SMOLLM2_FILE, SMOLLM2_PACKAGE
+from pipeline.models import smollm2_path as base_gguf
+
+CONTEXT_LENGTH = 4096  # served context: training prompts are at most 1,536 tokens
+
+
+def ship(
+    adapter: Path,
+    name: str = NEEDLE_SMOL,
+    models_dir: Path = MODELS_DIR,
+    context_length: int = CONTEXT_LENGTH,
+) -> Path:
+    base = base_gguf()
+    shipped = models_dir / f"{name}.lora.gguf"
+    if adapter.resolve() != shipped.resolve():
+        shutil.copyfile(adapter, shipped)
+    with tempfile.TemporaryDirectory() as scratch:
+        built = Path(scratch) / "built.gguf"
+        merge_lora(base, shipped, built, name, context_length)
+        product = sha256_of(built)
+    manifest = {
+        "_doc": "Built by pipeline/modelbuild.py into the user's cache on first use; written "
+        "by `python -m training ship`.",
+        "name": name,
+        "base": {"package": SMOLLM2_PACKAGE, "file": SMOLLM2_FILE, "sha256": sha256_of(base)},
+        "adapter": {"file": shipped.name, "sha256": sha256_of(shipped)},
+        "sha256": product,
+        "context_length": context_length,
+    }
+    path = models_dir / f"{name}.json"
+    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def ship_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training ship", description=__doc__)
+    ap.add_argument("adapter", type=Path, help="LoRA adapter GGUF from `train --lora-rank`")
+    ap.add_argument("--name", default=NEEDLE_SMOL)
+    a = ap.parse_args(argv)
+    print(f"wrote {ship(a.adapter, a.name)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(ship_main())
