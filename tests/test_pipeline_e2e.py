@@ -165,11 +165,7 @@ def test_openai_shaped_tools_and_tools_file_and_stdout(run_cli, tmp_path, test_m
     assert b"\r" not in completed.stderr  # no progress output when not on a terminal
 
 
-def test_no_model_option_runs_the_shipped_trained_model(tmp_path):
-    """Without --model the pipeline loads workers/models/needle-tools.gguf, which answers
-    easy requests right (the generated test model would not)."""
-    shipped = PROJECT_ROOT / "workers" / "models" / "needle-tools.gguf"
-    assert shipped.is_file(), "the trained model ships with the package"
+def _run_shipped(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     tools = sample_tools()
     source = write_jsonl(
         tmp_path / "in.jsonl",
@@ -180,25 +176,43 @@ def test_no_model_option_runs_the_shipped_trained_model(tmp_path):
     )
     output = tmp_path / "out.jsonl"
     completed = subprocess.run(
-        [sys.executable, "-m", "pipeline", str(source), "-o", str(output), "--workers", "1"],
+        [sys.executable, "-m", "pipeline", str(source), "-o", str(output), "--workers", "1", *args],
         cwd=tmp_path,
         env=cli_env(),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         stdin=subprocess.DEVNULL,
     )
     assert completed.returncode == 0, completed.stderr
-    assert "model needle-tools;" in completed.stderr
     results = {r["id"]: r for r in read_jsonl(output)}
     assert sorted(results) == ["lights", "timer"]
     for result in results.values():
         assert result["status"] == "ok" and result["error"] is None, result
-        assert result["model"] == "needle-tools", result
     assert [c["name"] for c in results["timer"]["calls"]] == ["set_timer"]
     assert [c["name"] for c in results["lights"]["calls"]] == ["control_lights"]
     meta = orjson.loads((tmp_path / "out.jsonl.meta.json").read_bytes())
-    assert meta["fingerprint"]["model_sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    return completed, {"results": results, "meta": meta}
+
+
+def test_no_model_option_runs_needle_smol_built_from_the_base_and_the_shipped_adapter(tmp_path):
+    """Without --model the pipeline serves needle-smol: SmolLM2-135M-Instruct with the
+    shipped LoRA adapter merged, built once into the cache and checked by sha256."""
+    manifest = orjson.loads((PROJECT_ROOT / "workers" / "models" / "needle-smol.json").read_bytes())
+    completed, run = _run_shipped(tmp_path)
+    assert "model needle-smol;" in completed.stderr
+    assert all(r["model"] == "needle-smol" for r in run["results"].values())
+    assert run["meta"]["fingerprint"]["model_sha256"] == manifest["sha256"]
+
+
+def test_needle_tiny_is_the_model_trained_from_scratch(tmp_path):
+    shipped = PROJECT_ROOT / "workers" / "models" / "needle-tools.gguf"
+    assert shipped.is_file(), "the tiny model ships with the package"
+    completed, run = _run_shipped(tmp_path, "--model", "needle-tiny")
+    assert "model needle-tools;" in completed.stderr
+    assert all(r["model"] == "needle-tools" for r in run["results"].values())
+    sha = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert run["meta"]["fingerprint"]["model_sha256"] == sha
 
 
 def test_default_output_location_and_chat_prompt_format(test_model, tmp_path):

@@ -73,6 +73,10 @@ def pane() -> Iterator[Pane]:
         opened.close()
 
 
+# the fast model: these tests are about the bar, and want many requests done in seconds
+PIPELINE = [sys.executable, "-m", "pipeline", "--model", "needle-tiny"]
+
+
 def many_requests(path: Path) -> Path:
     samples = read_jsonl(SAMPLE_QUERIES)
     rows = [samples[i % len(samples)] | {"id": i} for i in range(LINES)]
@@ -84,9 +88,7 @@ def many_requests(path: Path) -> Path:
 
 def test_the_bar_mid_run_and_on_resume(pane: Pane, tmp_path: Path) -> None:
     source, output = many_requests(tmp_path / "in.jsonl"), tmp_path / "out.jsonl"
-    command = shlex.join(
-        [sys.executable, "-m", "pipeline", str(source), "-o", str(output), "-w", "2"]
-    )
+    command = shlex.join([*PIPELINE, str(source), "-o", str(output), "-w", "2"])
     pane.type(f"cd {shlex.quote(str(PROJECT_ROOT))} && {command}")
     first = pane.wait_for(BAR)
     # mid-run, once the count is in and the rate known: a total, a rate and an ETA
@@ -114,9 +116,7 @@ def test_the_bar_mid_run_and_on_resume(pane: Pane, tmp_path: Path) -> None:
 
 def test_the_bar_is_cleared_for_the_summary_at_the_end(pane: Pane, tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", read_jsonl(SAMPLE_QUERIES)[:20])
-    command = shlex.join(
-        [sys.executable, "-m", "pipeline", str(source), "-o", str(tmp_path / "o.jsonl")]
-    )
+    command = shlex.join([*PIPELINE, str(source), "-o", str(tmp_path / "o.jsonl")])
     pane.type(f"cd {shlex.quote(str(PROJECT_ROOT))} && {command}; echo EXIT=$?")
     pane.wait_for(r"EXIT=\d")
     assert "needle-pipeline: 20 requests: " in pane.capture()
@@ -125,9 +125,7 @@ def test_the_bar_is_cleared_for_the_summary_at_the_end(pane: Pane, tmp_path: Pat
 
 def test_no_bar_with_quiet(pane: Pane, tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", read_jsonl(SAMPLE_QUERIES)[:20])
-    command = shlex.join(
-        [sys.executable, "-m", "pipeline", str(source), "-o", str(tmp_path / "o.jsonl"), "-q"]
-    )
+    command = shlex.join([*PIPELINE, str(source), "-o", str(tmp_path / "o.jsonl"), "-q"])
     pane.type(f"cd {shlex.quote(str(PROJECT_ROOT))} && {command}; echo EXIT=$?")
     pane.wait_for(r"EXIT=\d")
     assert "needle" not in pane.capture().replace(command, "")
