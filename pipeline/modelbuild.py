@@ -9,8 +9,9 @@ one Q8_0 GGUF in the user's cache, offline:
   written, and the product after (a mismatch names which file differs);
 * the merge is exact and ordered (float16 adapter factors multiplied in float64, one rank at a
   time), then quantised with gguf-py's Q8_0, so the same inputs give the same bytes anywhere;
-* Q8_0 because llama.cpp serves it about 10x faster than the base's Q4_1 on CPUs where its
-  AMX buffers are turned off (``workers/llama_load.py``), at 1.06 bytes a weight;
+* Q8_0 because llama.cpp processes its prompts twice as fast as the base's Q4_1 on CPUs
+  where its AMX buffers are turned off (``workers/llama_load.py``; ``python -m
+  bench.adapters``), at 1.06 bytes a weight;
 * a file lock makes concurrent runs build it once; the file appears atomically.
 
 ``NEEDLE_CACHE`` chooses the cache folder (default ``$XDG_CACHE_HOME/needle-pipeline``).
