@@ -27,10 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import workers
-
-MODELS_DIR = Path(workers.__file__).parent / "models"
-
 
 class BuildError(Exception):
     """The model cannot be built (a missing or altered input, or a product that differs)."""
@@ -130,7 +126,8 @@ def _check(path: Path, expected: str, what: str) -> None:
         raise BuildError(f"{what} has sha256 {got}; this build needs {expected}")
 
 
-def _lora_factors(adapter: Path) -> tuple[dict[str, tuple[Any, Any]], float]:
+def read_lora(adapter: str | Path) -> tuple[dict[str, tuple[Any, Any]], float]:
+    """A llama.cpp LoRA GGUF: {base tensor name: (A (r, in), B (out, r))} and alpha."""
     import gguf
     import numpy as np
 
@@ -169,7 +166,7 @@ def merge_lora(
     import numpy as np
 
     reader = gguf.GGUFReader(str(base))
-    factors, alpha = _lora_factors(adapter)
+    factors, alpha = read_lora(adapter)
     arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
     writer = gguf.GGUFWriter(str(out), arch)
     replaced: dict[str, Any] = {gguf.Keys.General.NAME: name, gguf.Keys.General.FILE_TYPE: None}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +31,9 @@ class ModelRef:
 
     def digest(self) -> str:
         """sha256 of the file (part of a run's fingerprint); it reads the whole file."""
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
+        from pipeline.modelbuild import sha256_of
+
+        return sha256_of(self.path)
 
 
 def default_model_path() -> Path:

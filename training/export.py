@@ -11,6 +11,16 @@ from .model import Config, LlamaLM
 from .tokenizer import Tok, add_to_gguf, from_gguf_reader
 
 ARCH = "llama"
+# a block's projections: our module names -> llama.cpp tensor names
+PROJECTIONS = {
+    "wq": "attn_q",
+    "wk": "attn_k",
+    "wv": "attn_v",
+    "wo": "attn_output",
+    "w_gate": "ffn_gate",
+    "w_up": "ffn_up",
+    "w_down": "ffn_down",
+}
 
 
 def _tensor_map(model: LlamaLM) -> list[tuple[str, object]]:
@@ -131,14 +141,8 @@ def load_gguf(path: str | Path, with_tokenizer: bool = True) -> tuple[LlamaLM, T
         p = f"blk.{i}."
         for ours, theirs in [
             ("attn_norm", "attn_norm"),
-            ("wq", "attn_q"),
-            ("wk", "attn_k"),
-            ("wv", "attn_v"),
-            ("wo", "attn_output"),
             ("ffn_norm", "ffn_norm"),
-            ("w_gate", "ffn_gate"),
-            ("w_up", "ffn_up"),
-            ("w_down", "ffn_down"),
+            *PROJECTIONS.items(),
         ]:
             sd[f"blocks.{i}.{ours}.weight"] = tensors[p + theirs + ".weight"]
     missing, unexpected = model.load_state_dict(sd, strict=False)

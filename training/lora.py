@@ -19,18 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .export import PROJECTIONS as TARGETS
 from .model import LlamaLM
-
-# our module names -> llama.cpp tensor names, per block
-TARGETS = {
-    "wq": "attn_q",
-    "wk": "attn_k",
-    "wv": "attn_v",
-    "wo": "attn_output",
-    "w_gate": "ffn_gate",
-    "w_up": "ffn_up",
-    "w_down": "ffn_down",
-}
 
 
 class LoRALinear(nn.Module):
@@ -49,9 +39,6 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (x @ self.lora_a.t() @ self.lora_b.t()) * self.scale
-
-    def delta(self) -> torch.Tensor:
-        return (self.lora_b @ self.lora_a) * self.scale
 
 
 def add_lora(model: LlamaLM, rank: int, alpha: float, layers: int) -> list[str]:
@@ -122,17 +109,14 @@ def save_adapter(model: LlamaLM, path: str | Path, name: str, extra: dict | None
 def load_adapter_into(model: LlamaLM, path: str | Path) -> None:
     """Put the adapters of a LoRA GGUF (as :func:`save_adapter` writes) onto ``model``,
     adding them where missing (rank and alpha from the file)."""
-    import gguf
+    from pipeline.modelbuild import read_lora
 
-    r = gguf.GGUFReader(str(path))
-    alpha = float(r.fields[gguf.Keys.Adapter.LORA_ALPHA].parts[-1][0])
-    tensors = {t.name: np.array(t.data, dtype=np.float32) for t in r.tensors}
+    factors, alpha = read_lora(path)
     by_block: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for name in tensors:
-        if name.endswith(".lora_a"):
-            base = name[: -len(".lora_a")]
-            _, i, theirs, _ = base.split(".")
-            by_block.setdefault(int(i), {})[theirs] = (tensors[name], tensors[base + ".lora_b"])
+    for base, (a, b) in factors.items():
+        _, i, theirs, _ = base.split(".")
+        pair = (np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32))
+        by_block.setdefault(int(i), {})[theirs] = pair
     inverse = {v: k for k, v in TARGETS.items()}
     for i, mats in by_block.items():
         block = model.blocks[i]
