@@ -7,10 +7,13 @@ wrote for it, one ``llama_decode`` each. Reports tokens per second over the whol
 model load included (the pipeline's wall time includes its start-up too).
 
 ``share``: the engine (fast-forward on) over an input, once: how many answer tokens the
-grammar forced, and how many ``llama_decode`` calls the answers took.
+grammar forced, how many ``llama_decode`` calls the answers took, and how fast, with
+``--saved-mb`` of memory for saved prompt states (the engine's default, or another, to
+compare).
 
 ``python -m bench.raw raw REQUESTS PIPELINE_RESULTS --model M --threads N`` or
-``python -m bench.raw share REQUESTS --model M`` prints one JSON line.
+``python -m bench.raw share REQUESTS --model M [--saved-mb N]`` prints one JSON line; ``M``
+is a GGUF file or a model name of the pipeline (``needle-smol``).
 """
 
 from __future__ import annotations
@@ -84,8 +87,12 @@ def raw_run(
     }
 
 
-def forced_share(requests: str, model: str, prompt_format: str) -> dict[str, Any]:
-    engine = LlamaEngine(model, n_threads=1)
+def forced_share(
+    requests: str, model: str, prompt_format: str, saved_mb: int | None = None
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    saved = {} if saved_mb is None else {"saved_bytes": saved_mb << 20}
+    engine = LlamaEngine(model, n_threads=1, **saved)
     fmt = make_prompt_format(prompt_format, engine.metadata)
     settings = DecodingSettings()
     grammars: dict[bytes, tuple[ToolSet, Any]] = {}
@@ -104,6 +111,13 @@ def forced_share(requests: str, model: str, prompt_format: str) -> dict[str, Any
         totals["forced"] += completion.forced_tokens
         totals["decode_calls"] += completion.decode_calls
         totals["grammar_ms"] += completion.grammar_ms
+    wall = time.perf_counter() - started
+    totals |= {
+        "wall_s": round(wall, 2),
+        "requests_per_s": round(totals["requests"] / wall, 2),
+        "saved_prefix_hits": engine.saved_prefix_hits,
+        "saved_mb": saved_mb,
+    }
     return totals
 
 
@@ -115,11 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--prompt-format", default="needle")
+    parser.add_argument("--saved-mb", type=int, help="share: memory for saved prompt states")
     args = parser.parse_args(argv)
+    if not Path(args.model).exists():
+        from pipeline.models import resolve_model
+
+        args.model = str(resolve_model(args.model).path)
     if args.mode == "raw":
         stats = raw_run(args.requests, args.results, args.model, args.threads, args.prompt_format)
     else:
-        stats = forced_share(args.requests, args.model, args.prompt_format)
+        stats = forced_share(args.requests, args.model, args.prompt_format, args.saved_mb)
     sys.stdout.write(json.dumps(stats) + "\n")
     return 0
 

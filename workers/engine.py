@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from workers.generation import AnswerState, Vocabulary, answer_tokens
 from workers.grammar import AnswerGrammar, tokenizer_for
 from workers.llama_load import load_llama
 
@@ -86,7 +87,10 @@ _log_callback_ref: Any = None
 # The KV state of the last few prompts that brought new tools is kept in memory, so a
 # request whose tools were seen a few requests ago loads them instead of decoding them.
 SAVED_PROMPTS = 8
-SAVED_PROMPT_BYTES = 16 << 20  # at most this much memory for them
+# At most this much memory for them: needle-smol's KV is 23 KB a token, so a 700-token
+# tool list takes 16 MB (a 16 MB budget kept none, and the sample requests, whose main
+# tool list comes back after each other one, ran at half the speed).
+SAVED_PROMPT_BYTES = 64 << 20
 SAVE_MIN_NEW_TOKENS = 64  # save a prompt when at least this much of it was decoded
 RESTORE_MIN_GAIN_TOKENS = 32  # load a saved state when it saves this much decoding
 MIN_DECODED_PROMPT_TOKENS = 2
@@ -198,9 +202,12 @@ class LlamaEngine:
         eog_ids = [int(t) for t in np.flatnonzero(self._eog)]
         self._tokenizer = tokenizer_for(self._vocab, eog_ids)
         pieces = [self._llm.detokenize([t], special=True) for t in range(self._n_vocab)]
-        self._structural = [any(c in piece for c in b'"{}[],:') for piece in pieces]
-        self._opens_string = [piece.endswith(b'"') for piece in pieces]
-        self._bitmask = np.full(((self._n_vocab + 31) // 32,), -1, dtype=np.int32)
+        self._vocabulary = Vocabulary(
+            eog=self._eog,
+            structural=[any(c in piece for c in b'"{}[],:') for piece in pieces],
+            opens_string=[piece.endswith(b'"') for piece in pieces],
+            n_vocab=self._n_vocab,
+        )
         self.load_ms = (time.perf_counter() - started) * 1000  # model and tokenizer bridge
         self.full_checks = 0  # how often the sampled token was rejected (for the benchmark)
 
@@ -279,115 +286,76 @@ class LlamaEngine:
                 raise RuntimeError(f"llama_decode failed with status {status}")
             self._kv_tokens.extend(chunk)
 
-    def _sample(self, matcher: Any, temperature: float, rng: Any) -> int:
-        """The next token under the grammar, consumed by ``matcher`` unless it is the end:
-        greedy (the first maximum logit among allowed tokens) at temperature 0, else drawn
-        from the softmax of the allowed logits."""
-        lib, np = self._lib, self._np
-        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx, -1), (self._n_vocab,))
-        if temperature == 0:
-            token = int(logits.argmax())
-            if not self._eog[token] and matcher.try_consume_tokens([token]) == 1:
-                return token  # allowed, and already consumed
-            token = int(self._allowed_logits(matcher, logits).argmax())
-        else:
-            scaled = self._allowed_logits(matcher, logits).astype(np.float64) / temperature
-            weights = np.exp(scaled - scaled.max())  # rejected tokens: exp(-inf) = 0
-            token = int(rng.choice(self._n_vocab, p=weights / weights.sum()))
-        if not self._eog[token] and not matcher.consume_token(token):
-            raise RuntimeError(f"grammar rejected token {token}: {matcher.get_error()}")
-        return token
+    def _max_tokens(self, tokens: Sequence[int], settings: DecodingSettings) -> int:
+        check_context(len(tokens), self.n_ctx)
+        if settings.temperature < 0:
+            raise ValueError("temperature must be 0 (greedy) or more")
+        return min(settings.max_tokens, self.n_ctx - len(tokens))
 
-    def _allowed_logits(self, matcher: Any, logits: Any) -> Any:
-        """The logits with every token the grammar rejects set to -inf (the full mask)."""
-        np = self._np
-        self.full_checks += 1
-        matcher.unsafe_compute_mask_ptr(self._bitmask.ctypes.data, self._bitmask.nbytes)
-        bits = np.unpackbits(self._bitmask.view(np.uint8), bitorder="little")[: self._n_vocab]
-        return np.where(bits.astype(bool), logits, -np.inf)
+    def _answer_loop(
+        self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings, state: AnswerState
+    ) -> Any:
+        """The answer's token loop (:func:`workers.generation.answer_tokens`), primed."""
+        # A generator per request, from the seed and the prompt: the same request gets the
+        # same answer whichever worker runs it, in whatever order.
+        prompt_hash = zlib.crc32(self._np.asarray(tokens, dtype=self._np.int32).tobytes())
+        tick = time.perf_counter()
+        matcher = grammar.fresh()
+        state.grammar_s += time.perf_counter() - tick
+        loop = answer_tokens(
+            self._vocabulary,
+            matcher,
+            max_tokens=self._max_tokens(tokens, settings),
+            temperature=settings.temperature,
+            rng=self._np.random.default_rng([settings.seed, prompt_hash]),
+            fast_forward=self.fast_forward,
+            state=state,
+        )
+        next(loop)
+        return loop
+
+    def _logits(self, index: int) -> Any:
+        """The logits of output ``index`` of the last decode (-1: its last)."""
+        pointer = self._lib.llama_get_logits_ith(self._ctx, index)
+        return self._np.ctypeslib.as_array(pointer, (self._n_vocab,))
+
+    def _completion(
+        self, tokens: Sequence[int], reused: int, started: float, state: AnswerState
+    ) -> Completion:
+        self.full_checks += state.full_checks
+        finished = state.finished_at or time.perf_counter()
+        first_token_at = state.first_token_at or finished
+        text = self._llm.detokenize(state.generated).decode("utf-8", errors="replace")
+        return Completion(
+            text=text,
+            prompt_tokens=len(tokens),
+            completion_tokens=len(state.generated),
+            reused_prefix_tokens=reused,
+            finish_reason=state.finish_reason,
+            prompt_ms=(first_token_at - started) * 1000,
+            generation_ms=(finished - first_token_at) * 1000,
+            token_ids=state.generated,
+            forced_tokens=state.forced_tokens,
+            decode_calls=state.decode_calls,
+            grammar_ms=state.grammar_s * 1000,
+        )
 
     def complete(
         self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
     ) -> Completion:
-        check_context(len(tokens), self.n_ctx)
-        if settings.temperature < 0:
-            raise ValueError("temperature must be 0 (greedy) or more")
-        # A generator per request, from the seed and the prompt: the same request gets the
-        # same answer whichever worker runs it, in whatever order.
-        prompt_hash = zlib.crc32(self._np.asarray(tokens, dtype=self._np.int32).tobytes())
-        rng = self._np.random.default_rng([settings.seed, prompt_hash])
-        max_tokens = min(settings.max_tokens, self.n_ctx - len(tokens))
+        self._max_tokens(tokens, settings)
         started = time.perf_counter()
         reused = self._restore_prefix(tokens)
         self._decode(tokens[reused:])
         if self._saved_prompts and len(tokens) - reused >= SAVE_MIN_NEW_TOKENS:
             self._save_prompt(tokens)
-        clock = time.perf_counter
-        tick = clock()
-        matcher = grammar.fresh()
-        grammar_s = clock() - tick
-        generated: list[int] = []
-        pending: list[int] = []  # accepted, not yet decoded
-        forced_count = decode_calls = 0
-        finish_reason = "length"
-        first_token_at: float | None = None
-        eog = self._eog
-        look_for_forced = self.fast_forward
-        in_quotes = False  # inside a string that a forced run opened (a name, a key, an enum)
-        while True:
-            if look_for_forced:
-                tick = clock()
-                forced = matcher.compute_ff_tokens()[: max_tokens - len(generated)]
-                if forced and not matcher.consume_tokens(forced):
-                    raise RuntimeError(f"grammar rejected its forced tokens: {matcher.get_error()}")
-                grammar_s += clock() - tick
-                if forced:
-                    generated += forced
-                    pending += forced
-                    forced_count += len(forced)
-                    first_token_at = first_token_at or clock()
-                    in_quotes = self._opens_string[forced[-1]]
-            if len(generated) >= max_tokens:
-                break
-            tick = clock()
-            stopped = matcher.is_stopped()
-            grammar_s += clock() - tick
-            if stopped:  # the answer is complete: the only token left is the end
-                finish_reason = "stop"
-                break
-            if pending:
+        state = AnswerState()
+        loop = self._answer_loop(tokens, grammar, settings, state)
+        try:
+            pending = loop.send(self._logits(-1))
+            while True:
                 self._decode(pending)
-                decode_calls += 1
-                pending = []
-            tick = clock()
-            token = self._sample(matcher, settings.temperature, rng)
-            grammar_s += clock() - tick
-            first_token_at = first_token_at or clock()
-            if eog[token]:
-                finish_reason = "stop"
-                break
-            generated.append(token)
-            pending.append(token)
-            if len(generated) >= max_tokens:
-                break
-            # Forced text follows JSON punctuation, or a prefix that makes a name or an
-            # enum value unique; elsewhere (free strings, numbers) asking is wasted time.
-            structural = self._structural[token]
-            look_for_forced = self.fast_forward and (structural or in_quotes)
-            in_quotes = in_quotes and not structural
-        finished = clock()
-        first_token_at = first_token_at or finished
-        text = self._llm.detokenize(generated).decode("utf-8", errors="replace")
-        return Completion(
-            text=text,
-            prompt_tokens=len(tokens),
-            completion_tokens=len(generated),
-            reused_prefix_tokens=reused,
-            finish_reason=finish_reason,
-            prompt_ms=(first_token_at - started) * 1000,
-            generation_ms=(finished - first_token_at) * 1000,
-            token_ids=generated,
-            forced_tokens=forced_count,
-            decode_calls=decode_calls,
-            grammar_ms=grammar_s * 1000,
-        )
+                pending = loop.send(self._logits(-1))
+        except StopIteration:
+            pass
+        return self._completion(tokens, reused, started, state)
