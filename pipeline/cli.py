@@ -17,6 +17,7 @@ from pipeline.config import (
 )
 from pipeline.executor import EXECUTORS, make_pool, size_pool
 from pipeline.models import ModelError, resolve_model
+from pipeline.review import write_review_file
 from pipeline.sink import OutputError, ResumeRefused
 from pipeline.supervisor import Supervisor
 from workers.dispatch import DispatchSpecError, check_importable, check_spec, load_callable
@@ -90,6 +91,13 @@ def non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -282,6 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="requests in flight at most, 0 for 4 per worker (default: %(default)s)",
     )
+    labelling = parser.add_argument_group("labelling")
+    labelling.add_argument(
+        "--review-below",
+        type=probability,
+        metavar="P",
+        help="mark ok lines whose confidence is under P, or that hold a string the request "
+        'does not ("ungrounded"), with "review": true',
+    )
+    labelling.add_argument(
+        "--review-file",
+        metavar="PATH",
+        help="with --review-below: also copy the lines marked for review here after the run",
+    )
     telemetry = parser.add_argument_group("telemetry")
     telemetry.add_argument(
         "--traces",
@@ -354,6 +375,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         project=args.project,
     )
     default_tools = load_tools_file(args.tools) if args.tools else None
+    if args.review_file and args.review_below is None:
+        raise ValueError("--review-file needs --review-below")
+    if args.review_file and (args.output == "-" or (args.input == "-" and not args.output)):
+        raise ValueError("--review-file needs an output file (not -)")
     if args.dispatch:
         check_importable(args.dispatch)
     if args.engine:
@@ -395,6 +420,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         progress=not args.quiet and sys.stderr.isatty(),
         input_format=args.input_format,
         output_format=args.output_format,
+        review_below=args.review_below,
+        review_file=args.review_file,
     )
 
 
@@ -414,6 +441,8 @@ def format_summary(summary: RunSummary, config: RunConfig) -> str:
         parts.append(f"{summary.cancelled} left for a resume")
     if summary.worker_restarts:
         parts.append(f"{summary.worker_restarts} worker restarts")
+    if config.review_below is not None:
+        parts.append(f"{summary.review} for review (under {config.review_below:g})")
     parts.append(f"{summary.wall_s:.2f}s, {summary.requests_per_s:.1f} req/s")
     parts.append(f"model {summary.model_name or config.model.path.name}")
     parts.append(f"output {config.output_path}")
@@ -439,6 +468,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"\n{parser.prog}: error: {exc}\n")
         sys.stderr.write(format_summary(supervisor.summary, config) + "\n")
         return EXIT_FAILED
+    if config.review_file:
+        try:
+            write_review_file(config.output_path, config.review_file)
+        except OSError as exc:
+            sys.stderr.write(f"{parser.prog}: error: --review-file {config.review_file}: {exc}\n")
+            return EXIT_FAILED
     if config.progress:
         sys.stderr.write("\r\x1b[K")
     if not args.quiet:

@@ -47,6 +47,8 @@ class RunConfig:
     progress: bool = False
     input_format: str = "auto"  # auto (from the first line) | native | openai
     output_format: str = "auto"  # auto (as the input) | native | openai
+    review_below: float | None = None  # ok lines less sure than this are marked for review
+    review_file: str | None = None  # and copied here after the run
 
     @property
     def window_size(self) -> int:
@@ -101,6 +103,7 @@ class RunSummary:
     skipped: int = 0
     earlier_errors: int = 0  # error lines an earlier run of a resumed output wrote
     cancelled: int = 0
+    review: int = 0  # lines marked for review (--review-below)
     wall_s: float = 0.0
     first_result_s: float | None = None
     model_name: str = ""

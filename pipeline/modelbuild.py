@@ -42,6 +42,7 @@ class Manifest:
     adapter_sha256: str
     sha256: str  # of the built GGUF
     context_length: int | None = None  # the served context, when shorter than the base's
+    calibration: str | None = None  # Platt "a,b" of its confidence (workers/confidence.py)
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -55,7 +56,14 @@ class Manifest:
             adapter_sha256=data["adapter"]["sha256"],
             sha256=data["sha256"],
             context_length=data.get("context_length"),
+            calibration=(data.get("calibration") or {}).get("platt"),
         )
+
+    def metadata(self) -> dict[str, str]:
+        """String keys the build adds to the GGUF."""
+        from workers.confidence import METADATA_KEY
+
+        return {METADATA_KEY: self.calibration} if self.calibration else {}
 
 
 def sha256_of(path: Path) -> str:
@@ -106,7 +114,14 @@ def ensure_built(manifest: Manifest, log=None) -> Path:
         if log:
             log(f"building model {manifest.name} into {target} (once, a few seconds)")
         tmp = target.with_name(target.name + ".tmp")
-        merge_lora(base, manifest.adapter, tmp, manifest.name, manifest.context_length)
+        merge_lora(
+            base,
+            manifest.adapter,
+            tmp,
+            manifest.name,
+            manifest.context_length,
+            manifest.metadata(),
+        )
         got = sha256_of(tmp)
         if got != manifest.sha256:
             tmp.unlink()
@@ -157,11 +172,17 @@ def lora_delta(a: Any, b: Any, scale: float) -> Any:
 
 
 def merge_lora(
-    base: Path, adapter: Path, out: Path, name: str, context_length: int | None = None
+    base: Path,
+    adapter: Path,
+    out: Path,
+    name: str,
+    context_length: int | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Write ``base`` with ``adapter`` merged into it: 2-D weights as Q8_0, the rest as is.
     ``context_length`` replaces the base's (llama.cpp sizes its KV cache by it: SmolLM2's
-    8,192 tokens cost each worker 189 MB, where prompts of ten tools take about 1,500)."""
+    8,192 tokens cost each worker 189 MB, where prompts of ten tools take about 1,500);
+    ``metadata`` adds string keys (the confidence calibration)."""
     import gguf
     import numpy as np
 
@@ -183,6 +204,8 @@ def merge_lora(
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
     writer.add_string("needle.base", base.name)
     writer.add_string("needle.adapter", adapter.name)
+    for key, value in (metadata or {}).items():
+        writer.add_string(key, value)
     q8 = gguf.GGMLQuantizationType.Q8_0
     for t in reader.tensors:
         shape = tuple(int(x) for x in reversed(t.shape.tolist()))

@@ -25,6 +25,7 @@ class Outcomes:
         summary: RunSummary,
         metrics: PipelineMetrics,
         capture_content: bool,
+        review_below: float | None = None,
     ) -> None:
         # The stream holds a whole window, so sends never block: a stop cannot strike
         # between a request's end and its place in the stream.
@@ -32,6 +33,7 @@ class Outcomes:
         self.summary = summary
         self.metrics = metrics
         self.capture_content = capture_content
+        self.review_below = review_below  # --review-below: mark less sure lines for review
         self.model_name = ""
         self.ready_once = False  # some worker has loaded the model
 
@@ -53,6 +55,9 @@ class Outcomes:
         result.status, result.calls, result.error = reply.status, reply.calls, reply.error
         result.results = reply.results
         result.usage = reply.usage
+        result.confidence, result.call_confidence = reply.confidence, reply.call_confidence
+        result.ungrounded = reply.ungrounded
+        self._label(pending, result)
         summary = self.summary
         summary.model_ms += reply.model_ms
         summary.prompt_tokens += reply.usage.prompt_tokens
@@ -68,6 +73,20 @@ class Outcomes:
         )
         self.metrics.record_reply(reply, worker_index, self.model_name)
         self.out_tx.send_nowait(Outcome(pending, result))
+
+    def _label(self, pending: Pending, result: ResultLine) -> None:
+        """The root span says how sure the answer is; with ``--review-below`` an ok line
+        less sure than that, or with a string the request does not hold, is for review."""
+        if result.confidence is not None:
+            pending.span.set_attribute("needle.confidence", result.confidence)
+        if result.ungrounded is not None:
+            pending.span.set_attribute("needle.ungrounded.count", len(result.ungrounded))
+        if self.review_below is None or result.status != "ok":
+            return
+        unsure = result.confidence is not None and result.confidence < self.review_below
+        result.review = unsure or bool(result.ungrounded)
+        pending.span.set_attribute("needle.review", result.review)
+        self.summary.review += result.review
 
     def failed(self, pending: Pending, error_type: str, message: str) -> None:
         """``pending`` ends as an error line (a bad input line, a timeout, a crash)."""

@@ -3,7 +3,9 @@
 This module is the one definition of the results file's schema; the supervisor writes
 through :func:`encode_line`, and resume, evaluation and the benchmark read through
 :func:`decode_line`. Keys come out in a fixed order: ``id, line, status, calls, error,
-trace_id, model, usage, latency_ms`` and, with ``--dispatch``, ``results``.
+trace_id, model, usage, latency_ms`` and, with ``--dispatch``, ``results``; an ok line
+of a model that reports token probabilities also has ``confidence``, ``call_confidence``
+and ``ungrounded`` after ``calls``, and with ``--review-below`` ``review``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import orjson
 
 from workers.messages import ErrorInfo, RequestId, Usage
+
+LABELS = ("confidence", "call_confidence", "ungrounded", "review")  # after "calls", when known
 
 
 class ResultLineError(ValueError):
@@ -34,6 +38,12 @@ class ResultLine:
     usage: Usage = field(default_factory=Usage)
     latency_ms: float = 0.0
     results: list[dict[str, Any]] | None = None  # --dispatch: what each call returned
+    # How sure the model was and what it did not copy (ok lines, workers/confidence.py),
+    # and, with --review-below, whether a person should check the line.
+    confidence: float | None = None
+    call_confidence: list[float] | None = None
+    ungrounded: list[dict[str, Any]] | None = None
+    review: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -49,6 +59,12 @@ class ResultLine:
             "line": self.line,
             "status": self.status,
             "calls": self.calls,
+        }
+        for key in LABELS:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        data |= {
             "error": self.error.to_dict() if self.error is not None else None,
             "trace_id": self.trace_id,
             "model": self.model,
@@ -102,7 +118,15 @@ def _from_dict(data: dict[str, Any], request_id: RequestId, line: int) -> Result
         else Usage(),
         latency_ms=float(data.get("latency_ms", 0.0)),
         results=data.get("results"),
+        confidence=_number(data.get("confidence")),
+        call_confidence=data.get("call_confidence"),
+        ungrounded=data.get("ungrounded"),
+        review=data.get("review") if isinstance(data.get("review"), bool) else None,
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def read_results(path: str | Path) -> Iterator[ResultLine]:

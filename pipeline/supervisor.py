@@ -111,7 +111,13 @@ class Supervisor:
         job_tx, job_rx = anyio.create_memory_object_stream[Pending](size)
         out_tx, out_rx = anyio.create_memory_object_stream[Outcome](size)
         leftovers = job_rx.clone()
-        outcomes = Outcomes(out_tx, self.summary, metrics, config.telemetry.capture_content)
+        outcomes = Outcomes(
+            out_tx,
+            self.summary,
+            metrics,
+            config.telemetry.capture_content,
+            review_below=config.review_below,
+        )
         tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME)
         formats = LineFormats(config.input_format, config.output_format)
         reader = Reader(

@@ -197,9 +197,16 @@ def eval_main(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("train", "eval", "reproduce", "ship"):
-        print("usage: python -m training {train,eval,reproduce,ship} ...", file=sys.stderr)
+    if not argv or argv[0] not in ("train", "eval", "reproduce", "ship", "calibrate"):
+        print(
+            "usage: python -m training {train,eval,reproduce,ship,calibrate} ...",
+            file=sys.stderr,
+        )
         return 2
+    if argv[0] == "calibrate":
+        from .calibrate import calibrate_main
+
+        return calibrate_main(argv[1:])
     if argv[0] == "ship":
         from .ship import ship_main
 

@@ -20,6 +20,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from .confidence_metrics import confidence_summary
+from .confidence_metrics import format_summary as format_confidence
+
 NO_CALL = "(no call)"
 
 
@@ -87,12 +90,15 @@ def score(labelled_path: str | Path, results_path: str | Path) -> dict:
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     correct = 0
     failures = []
+    pairs: list[tuple[float, bool]] = []  # (confidence, right) of every example
     for i, ex in enumerate(labelled, start=1):
         rid = str(request_id(ex, i))
         r = results.get(rid)
         got = r.get("calls") if r and r.get("status") == "ok" else None
         ok = got is not None and calls_equal(ex["answers"], got)
         correct += ok
+        confidence = r.get("confidence") if r else None
+        pairs.append((float(confidence) if confidence is not None else 0.0, ok))
         names = sorted({c["name"] for c in ex["answers"]}) or [NO_CALL]
         for nme in names:
             per[nme][0] += 1
@@ -117,6 +123,8 @@ def score(labelled_path: str | Path, results_path: str | Path) -> dict:
             k: {"n": v[0], "correct": v[1], "accuracy": v[1] / v[0]} for k, v in sorted(per.items())
         },
         "failures": failures,
+        "confidence": confidence_summary(pairs),
+        "pairs": pairs,
     }
 
 
@@ -128,6 +136,8 @@ def format_report(s: dict, title: str = "") -> str:
     for k, v in s["per_tool"].items():
         lines.append(f"  {k:<{width}}  {v['correct']:>4}/{v['n']:<4}  {v['accuracy']:6.1%}")
     lines.append(f"  {'overall':<{width}}  {s['correct']:>4}/{s['n']:<4}  {s['accuracy']:6.1%}")
+    if "confidence" in s:
+        lines.append(format_confidence(s["confidence"]))
     return "\n".join(lines)
 
 
@@ -325,7 +335,7 @@ def _eval_labelled(a: argparse.Namespace, tmp: Path, results: Path) -> int:
 
         print(f"report: {write_labelled(labelled, results, a.report, a.data)}", file=sys.stderr)
     if a.json:
-        print(json.dumps({k: v for k, v in s.items() if k != "failures"}, indent=1))
+        print(json.dumps({k: v for k, v in s.items() if k not in ("failures", "pairs")}, indent=1))
     else:
         print(format_report(s, f"exact match on {a.data}:"))
         for f in s["failures"][: a.show_failures]:

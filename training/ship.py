@@ -14,10 +14,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pipeline.modelbuild import merge_lora, sha256_of
 from pipeline.models import MODELS_DIR, NEEDLE_SMOL, SMOLLM2_FILE, SMOLLM2_PACKAGE
 from pipeline.models import smollm2_path as base_gguf
+from workers.confidence import METADATA_KEY
 
 CONTEXT_LENGTH = 4096  # served context: training prompts are at most 1,536 tokens
 
@@ -27,14 +29,18 @@ def ship(
     name: str = NEEDLE_SMOL,
     models_dir: Path = MODELS_DIR,
     context_length: int = CONTEXT_LENGTH,
+    calibration: dict[str, Any] | None = None,
 ) -> Path:
+    """Ship ``adapter``; ``calibration`` (``{"platt": "a,b", ...}``, from
+    :mod:`training.calibrate`) goes into the manifest and the built model's metadata."""
     base = base_gguf()
     shipped = models_dir / f"{name}.lora.gguf"
     if adapter.resolve() != shipped.resolve():
         shutil.copyfile(adapter, shipped)
     with tempfile.TemporaryDirectory() as scratch:
         built = Path(scratch) / "built.gguf"
-        merge_lora(base, shipped, built, name, context_length)
+        metadata = {METADATA_KEY: calibration["platt"]} if calibration else {}
+        merge_lora(base, shipped, built, name, context_length, metadata)
         product = sha256_of(built)
     manifest = {
         "_doc": "Built by pipeline/modelbuild.py into the user's cache on first use; written "
@@ -45,6 +51,8 @@ def ship(
         "sha256": product,
         "context_length": context_length,
     }
+    if calibration:
+        manifest["calibration"] = calibration
     path = models_dir / f"{name}.json"
     path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return path

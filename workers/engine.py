@@ -47,6 +47,8 @@ class Completion:
     forced_tokens: int = 0  # tokens the grammar forced, decoded in batches (fast-forward)
     decode_calls: int = 0  # llama_decode calls for the answer (the prompt not counted)
     grammar_ms: float = 0.0  # time in the grammar: token checks, masks, forced tokens
+    # (index in token_ids, log-probability) of each token the model chose (not forced)
+    logprobs: list[tuple[int, float]] = field(default_factory=list)
 
 
 class ContextOverflowError(Exception):
@@ -202,6 +204,7 @@ class LlamaEngine:
         eog_ids = [int(t) for t in np.flatnonzero(self._eog)]
         self._tokenizer = tokenizer_for(self._vocab, eog_ids)
         pieces = [self._llm.detokenize([t], special=True) for t in range(self._n_vocab)]
+        self._pieces = pieces
         self._vocabulary = Vocabulary(
             eog=self._eog,
             structural=[any(c in piece for c in b'"{}[],:') for piece in pieces],
@@ -216,6 +219,10 @@ class LlamaEngine:
 
     def compile_grammar(self, schema: dict[str, Any]) -> AnswerGrammar:
         return AnswerGrammar(self._tokenizer, schema)
+
+    def token_bytes(self, token_ids: Sequence[int]) -> list[bytes]:
+        """Each token's text, in bytes (their concatenation is the answer's text)."""
+        return [self._pieces[t] for t in token_ids]
 
     def cached_prefix_length(self, tokens: Sequence[int]) -> int:
         """Prompt tokens that need no decoding: the longest prefix held or saved."""
@@ -338,6 +345,7 @@ class LlamaEngine:
             forced_tokens=state.forced_tokens,
             decode_calls=state.decode_calls,
             grammar_ms=state.grammar_s * 1000,
+            logprobs=state.logprobs,
         )
 
     def complete(

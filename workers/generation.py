@@ -41,6 +41,9 @@ class AnswerState:
     decode_calls: int = 0
     grammar_s: float = 0.0
     full_checks: int = 0  # the sampled token was rejected and the full mask computed
+    # (index in generated, log-probability under the model's full softmax) of each token
+    # the model chose; forced tokens have none. The end token's index is len(generated).
+    logprobs: list[tuple[int, float]] = field(default_factory=list)
     first_token_at: float | None = None
     finished_at: float | None = None
 
@@ -52,6 +55,13 @@ def allowed_logits(vocab: Vocabulary, matcher: Any, logits: Any, state: AnswerSt
     matcher.unsafe_compute_mask_ptr(bitmask.ctypes.data, bitmask.nbytes)
     bits = np.unpackbits(bitmask.view(np.uint8), bitorder="little")[: vocab.n_vocab]
     return np.where(bits.astype(bool), logits, -np.inf)
+
+
+def log_probability(logits: Any, token: int) -> float:
+    """log softmax(logits)[token], over the whole vocabulary (not the grammar's mask: a
+    token the model chose only because the grammar rejected its favourite scores low)."""
+    top = float(logits.max())
+    return float(logits[token]) - top - float(np.log(np.exp(logits - top).sum()))
 
 
 def sample(
@@ -124,6 +134,7 @@ def answer_tokens(
         tick = clock()
         token = sample(vocab, matcher, logits, temperature, rng, state)
         state.grammar_s += clock() - tick
+        state.logprobs.append((len(generated), log_probability(logits, token)))
         state.first_token_at = state.first_token_at or clock()
         if vocab.eog[token]:
             state.finish_reason = "stop"

@@ -102,6 +102,11 @@ class Result:
     worker_ms: float = 0.0
     operation: str = "text_completion"  # for the gen_ai.client.* metrics
     inference_ms: float | None = None  # the model call alone, when it was made
+    # How sure the model was (workers/confidence.py), for an ok answer of an engine that
+    # reports token probabilities: the line's, each call's; the strings it did not copy.
+    confidence: float | None = None
+    call_confidence: list[float] | None = None
+    ungrounded: list[JsonObject] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +184,12 @@ def _objects(value: Any) -> list[JsonObject]:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise TypeError("a list of objects")
     return value
+
+
+def _floats(value: Any) -> list[float]:
+    if not isinstance(value, list):
+        raise TypeError("a list of numbers")
+    return [_float(item) for item in value]
 
 
 def _request_id(value: Any) -> RequestId:
@@ -261,6 +272,9 @@ FIELDS: dict[type, dict[str, Callable[[Any], Any]]] = {
         "worker_ms": _float,
         "operation": _str,
         "inference_ms": _optional(_float),
+        "confidence": _optional(_float),
+        "call_confidence": _optional(_floats),
+        "ungrounded": _optional(_objects),
     },
     Shutdown: {},
 }
@@ -273,6 +287,9 @@ OPTIONAL = {
     "engine",
     "results",
     "inference_ms",
+    "confidence",
+    "call_confidence",
+    "ungrounded",
     "tool_choice",
     "tool_name",
     "parallel_tool_calls",

@@ -21,6 +21,7 @@ from typing import IO, Any
 import orjson
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
+from workers.confidence import Calibration, Labels, label_answer
 from workers.dispatch import Dispatcher, json_result, load_callable, load_dispatcher
 from workers.engine import (
     Completion,
@@ -105,6 +106,7 @@ class JobHandler:
         self.capture_content = capture_content
         self.worker_index = worker_index
         self._toolsets: OrderedDict[str, PreparedTools] = OrderedDict()
+        self.calibration = Calibration.from_metadata(getattr(engine, "metadata", {}))
         self._inference_ms: float | None = None
         self._completion: Completion | None = None
 
@@ -157,6 +159,7 @@ class JobHandler:
         status, calls, error = "ok", [], None
         results: list[dict[str, Any]] | None = None
         completion: Completion | None = None
+        labels = Labels()
         self._inference_ms = None
         self._completion = None
         try:
@@ -164,6 +167,7 @@ class JobHandler:
             completion = self._infer(tokens, prepared, job, parent)
             answer = self._parse(completion, parent)
             calls = self._validate(answer, prepared.toolset, parent)
+            labels = self._labels(completion, calls, job.query, prepared.toolset)
             if self.dispatcher is not None:
                 results = [self._execute(index, call, parent) for index, call in enumerate(calls)]
                 error = tool_failure(results)
@@ -191,6 +195,18 @@ class JobHandler:
             worker_ms=(time.perf_counter() - started) * 1000,
             operation=self.prompt_format.operation,
             inference_ms=self._inference_ms,
+            confidence=labels.confidence if status == "ok" else None,
+            call_confidence=labels.call_confidence if status == "ok" else None,
+            ungrounded=labels.ungrounded if status == "ok" else None,
+        )
+
+    def _labels(
+        self, completion: Completion, calls: list[dict[str, Any]], query: str, toolset: ToolSet
+    ) -> Labels:
+        token_bytes = getattr(self.engine, "token_bytes", None)
+        pieces = token_bytes(completion.token_ids) if token_bytes is not None else None
+        return label_answer(
+            pieces, completion.logprobs, self.calibration, calls, query, toolset.tools
         )
 
     @contextmanager

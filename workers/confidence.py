@@ -1,0 +1,222 @@
+"""How sure the model was of each call, and which of its strings it did not copy.
+
+**Confidence.** Each token the model chose (the grammar's forced tokens do not count) has a
+probability under the model's softmax. A call's raw confidence is the product of those of
+its tokens (its name, where the name was not forced, and its argument values); what lies
+between calls (whether another call follows, whether there is any: ``[]``) is the
+answer's structure. A line's raw confidence is its least sure call times its structure,
+so an answer of no call gets the probability of answering none. A model can carry a Platt
+calibration (``needle.confidence.platt`` = ``"a,b"`` in its GGUF metadata, fitted on a
+validation split by ``python -m training calibrate``): ``sigmoid(a * logit(raw) + b)``.
+
+**Grounding.** A string argument is grounded when the request holds it (after case folding
+and collapsing white space), when it is one of its parameter's ``enum`` values, or its
+``default``. Every other string (a date worked out from "tomorrow", a made-up title) is
+reported with its place, for a person to check.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+METADATA_KEY = "needle.confidence.platt"
+_EPSILON = 1e-9
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, _EPSILON), 1 - _EPSILON)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1 / (1 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1 + z)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Platt scaling of a raw confidence: ``sigmoid(a * logit(raw) + b)``."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> Calibration | None:
+        value = metadata.get(METADATA_KEY)
+        if not value:
+            return None
+        try:
+            a, b = (float(part) for part in value.split(","))
+        except ValueError:
+            return None
+        return cls(a, b)
+
+    def to_metadata(self) -> str:
+        return f"{self.a!r},{self.b!r}"
+
+    def apply(self, raw: float) -> float:
+        return _sigmoid(self.a * _logit(raw) + self.b)
+
+    def then(self, later: Calibration) -> Calibration:
+        """This calibration followed by ``later`` (fitted on this one's outputs)."""
+        return Calibration(later.a * self.a, later.a * self.b + later.b)
+
+
+def fit_platt(scores: Sequence[float], right: Sequence[bool], steps: int = 500) -> Calibration:
+    """The (a, b) that minimise the log loss of ``sigmoid(a * logit(score) + b)`` against
+    ``right``, by Newton's method on the two parameters."""
+    xs = [_logit(s) for s in scores]
+    ys = [1.0 if r else 0.0 for r in right]
+    a, b = 1.0, 0.0
+    for _ in range(steps):
+        ga = gb = haa = hab = hbb = 0.0
+        for x, y in zip(xs, ys, strict=True):
+            p = _sigmoid(a * x + b)
+            ga += (p - y) * x
+            gb += p - y
+            w = p * (1 - p)
+            haa += w * x * x
+            hab += w * x
+            hbb += w
+        haa += 1e-6
+        hbb += 1e-6
+        det = haa * hbb - hab * hab
+        if det <= 0:
+            break
+        da = (hbb * ga - hab * gb) / det
+        db = (haa * gb - hab * ga) / det
+        a, b = a - da, b - db
+        if abs(da) < 1e-10 and abs(db) < 1e-10:
+            break
+    return Calibration(a, b)
+
+
+def call_spans(text: bytes) -> list[tuple[int, int]]:
+    """Byte ranges of the elements of a JSON answer's top-level array."""
+    spans: list[tuple[int, int]] = []
+    depth, start, in_string, escaped = 0, 0, False, False
+    for index, byte in enumerate(text):
+        char = chr(byte)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth == 2:
+                start = index
+        elif char in "]}":
+            if depth == 2:
+                spans.append((start, index + 1))
+            depth -= 1
+    return spans
+
+
+@dataclass(frozen=True)
+class AnswerConfidence:
+    line: float
+    calls: list[float]
+
+
+def answer_confidence(
+    pieces: Sequence[bytes],
+    logprobs: Sequence[tuple[int, float]],
+    calibration: Calibration | None = None,
+) -> AnswerConfidence:
+    """The line's and each call's confidence, from the chosen tokens' log-probabilities
+    (``(index in pieces, log p)``; an index past the end is the end token)."""
+    offsets, position = [], 0
+    for piece in pieces:
+        offsets.append(position)
+        position += len(piece)
+    spans = call_spans(b"".join(pieces))
+    per_call = [0.0] * len(spans)
+    structure = 0.0
+    for index, logprob in logprobs:
+        at = offsets[index] if index < len(offsets) else position
+        owner = next((k for k, (start, end) in enumerate(spans) if start <= at < end), None)
+        if owner is None:
+            structure += logprob
+        else:
+            per_call[owner] += logprob
+    line = structure + (min(per_call) if per_call else 0.0)
+    scale = calibration.apply if calibration is not None else (lambda p: p)
+    return AnswerConfidence(
+        line=round(scale(math.exp(line)), 6),
+        calls=[round(scale(math.exp(lp)), 6) for lp in per_call],
+    )
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _normal(text: str) -> str:
+    return _SPACE.sub(" ", text.casefold()).strip()
+
+
+def ungrounded_strings(
+    calls: Sequence[Mapping[str, Any]], query: str, tools: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """``{"call": index, "path": "key/0/key"}`` for each string argument that is not in
+    the request, an ``enum`` value or the parameter's ``default``."""
+    request = _normal(query)
+    parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
+    found: list[dict[str, Any]] = []
+
+    def walk(value: Any, schema: Mapping[str, Any], path: list[str], call: int) -> None:
+        schema = schema if isinstance(schema, Mapping) else {}
+        if isinstance(value, str):
+            allowed = [schema.get("default"), *(schema.get("enum") or [])]
+            if value in allowed or _normal(value) in request:
+                return
+            found.append({"call": call, "path": "/".join(path)})
+        elif isinstance(value, Mapping):
+            properties = schema.get("properties") or {}
+            for key, item in value.items():
+                walk(item, properties.get(key) or {}, [*path, str(key)], call)
+        elif isinstance(value, list):
+            items = schema.get("items") or {}
+            for position, item in enumerate(value):
+                walk(item, items, [*path, str(position)], call)
+
+    for index, call in enumerate(calls):
+        walk(call.get("arguments") or {}, parameters.get(call.get("name"), {}), [], index)
+    return found
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What a result line says beside its calls (``None``: not known)."""
+
+    confidence: float | None = None
+    call_confidence: list[float] | None = None
+    ungrounded: list[dict[str, Any]] | None = None
+
+
+def label_answer(
+    pieces: Sequence[bytes] | None,
+    logprobs: Sequence[tuple[int, float]],
+    calibration: Calibration | None,
+    calls: Sequence[Mapping[str, Any]],
+    query: str,
+    tools: Sequence[Mapping[str, Any]],
+) -> Labels:
+    """The labels of a valid answer; ``pieces`` (its tokens' bytes) is None for an engine
+    that reports no token probabilities."""
+    ungrounded = ungrounded_strings(calls, query, tools)
+    if pieces is None:
+        return Labels(ungrounded=ungrounded)
+    scored = answer_confidence(pieces, logprobs, calibration)
+    call_confidence = scored.calls if len(scored.calls) == len(calls) else None
+    return Labels(scored.line, call_confidence, ungrounded)
