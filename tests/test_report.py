@@ -312,7 +312,7 @@ def check_renders(page: Path, tmp: Path, charts: int) -> Screenshot:
     return shot
 
 
-def run_eval(tmp: Path, model: Path, *args: str) -> dict[str, Any]:
+def run_eval(tmp: Path, model: Path | str, *args: str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "pipeline", "eval", *args, "--model", str(model)]
     cmd += ["--workers", "1", "--json", "--report", str(tmp / "report.html")]
     proc = subprocess.run(
@@ -323,14 +323,16 @@ def run_eval(tmp: Path, model: Path, *args: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def labelled_report(tmp_path_factory: pytest.TempPathFactory, test_model: Path) -> Path:
-    """``eval --report`` on 24 held-out lines and one with a tool the pipeline refuses."""
+def labelled_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``eval --report`` on 24 held-out lines and one with a tool the pipeline refuses, with
+    needle-tiny (trained on these tools: right and wrong answers, so every chart has data)."""
     tmp = tmp_path_factory.mktemp("report")
     data = tmp / "labelled.jsonl"
     lines = (PROJECT_ROOT / "training/data/test_phrasing.jsonl").read_text("utf-8").splitlines()
     bad = {"query": "hi", "tools": [{**TOOL, "name": "bad name!"}], "answers": []}
     data.write_text("\n".join([*lines[:24], json.dumps(bad)]) + "\n", encoding="utf-8")
-    s = run_eval(tmp, test_model, str(data))
+    s = run_eval(tmp, "needle-tiny", str(data))
+    assert 0 < s["correct"] < s["n"]
     text = (tmp / "report.html").read_text("utf-8")
     assert f"{s['correct']}/{s['n']} = " in text and s["n"] == 25
     assert "invalid_tool_schema" in text
@@ -340,20 +342,22 @@ def labelled_report(tmp_path_factory: pytest.TempPathFactory, test_model: Path) 
 @pytest.mark.slow
 @needs_chromium
 def test_labelled_report_renders(labelled_report: Path, tmp_path: Path) -> None:
-    check_renders(labelled_report, tmp_path, charts=3)
+    check_renders(labelled_report, tmp_path, charts=5)
 
 
 @pytest.mark.slow
 @needs_chromium
-def test_bfcl_report_renders(test_model: Path, tmp_path: Path) -> None:
+def test_bfcl_report_renders(tmp_path: Path) -> None:
     bfcl.wheel_path()  # fetched with pip on first use, as the other BFCL tests do
     s = run_eval(
-        tmp_path, test_model, "--bfcl", "simple_python,multiple,irrelevance", "--limit", "4"
+        tmp_path, "needle-smol", "--bfcl", "simple_python,multiple,irrelevance", "--limit", "4"
     )
     text = (tmp_path / "report.html").read_text("utf-8")
     assert f"{s['correct']}/{s['n']} = " in text and s["n"] == 12
     assert "Per category" in text and "simple_python" in text
-    check_renders(tmp_path / "report.html", tmp_path, charts=4)
+    # confidence (2), categories, tools, latency, and error types if some line failed
+    charts = 5 if "No error lines." in text else 6
+    check_renders(tmp_path / "report.html", tmp_path, charts=charts)
 
 
 @pytest.mark.slow
@@ -368,4 +372,4 @@ def test_render_check_can_fail(labelled_report: Path, tmp_path: Path) -> None:
     boxes, height = chart_boxes(control, tmp_path)
     shot = screenshot(control, tmp_path, height)
     assert len(shot.console) == 1 and '"boom"' in shot.console[0]
-    assert blank_charts(shot.png, boxes) == [0, 1, 2]
+    assert blank_charts(shot.png, boxes) == [0, 1, 2, 3, 4]

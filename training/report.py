@@ -30,6 +30,8 @@ from typing import Any
 from .bfcl import IRRELEVANCE_CATEGORIES, RELEVANCE_CATEGORIES, BfclEntry
 from .bfcl_score import _value_ok, check_entry
 from .evaluate import NO_CALL, _canon, _read_jsonl, calls_equal, request_id
+from .report_confidence import confidence_content
+from .report_confidence import svg_open as _svg_open
 
 Call = dict[str, Any]
 ERROR = "(error)"
@@ -74,6 +76,7 @@ class Row:
     error_type: str | None
     error_message: str
     latency_ms: float | None
+    confidence: float | None  # the line's (None: an error line, or not reported)
     model: str
     expected_text: str
     got_text: str
@@ -135,6 +138,11 @@ def _latency(result: dict[str, Any] | None) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+def _confidence(result: dict[str, Any] | None) -> float | None:
+    value = (result or {}).get("confidence")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _json(value: Any) -> str:
@@ -340,6 +348,7 @@ def _row(
         error_type=error_type,
         error_message=message,
         latency_ms=_latency(result),
+        confidence=_confidence(result),
         model=str((result or {}).get("model") or ""),
         expected_text="",
         got_text=_json(got) if got is not None else f"{status}: {error_type}: {message}",
@@ -594,14 +603,6 @@ def _axes(left: int, top: int, plot_w: int, plot_h: int, peak: int, width: float
     return "".join(parts)
 
 
-def _svg_open(width: float, height: float, title: str) -> str:
-    return (
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" width="{width:.0f}" '
-        f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}">'
-        f"<title>{escape(title)}</title>"
-    )
-
-
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -638,6 +639,7 @@ table.confusion th.col { writing-mode: vertical-rl; transform: rotate(180deg);
 code, .mono { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; word-break: break-all; }
 svg.chart { display: block; margin: 6px 0; font-size: 12px; }
 svg.chart text { fill: #1d2430; } svg.chart .small { font-size: 10px; }
+div.row { display: flex; flex-wrap: wrap; gap: 16px; }
 details summary { cursor: pointer; } td ul { margin: 0; padding-left: 16px; }
 """
 
@@ -647,6 +649,7 @@ def build(rows: Sequence[Row], title: str, source: str, bfcl: bool = False) -> s
     body = "".join(
         [
             _summary(rows, bfcl),
+            _confidence_section(rows),
             _categories_section(rows) if bfcl else "",
             _tools_section(rows),
             _confusion_section(rows, bfcl),
@@ -694,6 +697,14 @@ def _summary(rows: Sequence[Row], bfcl: bool) -> str:
 
 def _accuracy_bars(stats: Sequence[Stat]) -> list[Bar]:
     return [Bar(s.name, s.accuracy, _pct(s.right, s.n), RIGHT_COLOR, WRONG_COLOR) for s in stats]
+
+
+def _confidence_section(rows: Sequence[Row]) -> str:
+    if all(r.confidence is None for r in rows):
+        return ""
+    pairs = [(r.confidence if r.confidence is not None else 0.0, r.right) for r in rows]
+    charts, note = confidence_content(pairs)
+    return _section("Confidence", f"<div class=row>{charts}</div>", escape(note))
 
 
 def _categories_section(rows: Sequence[Row]) -> str:
