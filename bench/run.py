@@ -570,11 +570,27 @@ MEMORY_TOOLS = [
 ]
 
 
+MEMORY_QUERIES = [b"set a timer", b"turn off the lights", b"play jazz", b"weather in Paris"]
+
+
 def write_memory_input(path: Path, count: int) -> None:
-    queries = [b"set a timer", b"turn off the lights", b"play jazz", b"weather in Paris"]
+    """``count`` requests as JSONL, or as a Parquet table (``id``, ``query``) for a
+    ``.parquet`` path, written 100,000 rows at a time."""
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([("id", pa.string()), ("query", pa.string())])
+        with pq.ParquetWriter(path, schema) as writer:
+            for start in range(0, count, 100_000):
+                rows = range(start, min(count, start + 100_000))
+                ids = [f"r{i}" for i in rows]
+                texts = [f"{MEMORY_QUERIES[i % 4].decode()} {i}" for i in rows]
+                writer.write_table(pa.table({"id": ids, "query": texts}, schema=schema))
+        return
     with path.open("wb", buffering=1 << 20) as out:
         for index in range(count):
-            query = queries[index % len(queries)]
+            query = MEMORY_QUERIES[index % len(MEMORY_QUERIES)]
             out.write(b'{"id":"r%d","query":"%s %d"}\n' % (index, query, index))
 
 
@@ -583,7 +599,7 @@ def run_memory(args: argparse.Namespace, model: Path, workdir: Path) -> int:
     tools.write_bytes(orjson.dumps(MEMORY_TOOLS))
     results = []
     for count in args.memory_sizes:
-        requests = workdir / f"memory-{count}.jsonl"
+        requests = workdir / f"memory-{count}.{args.memory_format}"
         write_memory_input(requests, count)
         out = workdir / f"memory-{count}.results.jsonl"
         command = pipeline_command(
@@ -595,6 +611,7 @@ def run_memory(args: argparse.Namespace, model: Path, workdir: Path) -> int:
             str(tools),
             "--max-tokens",
             str(args.memory_max_tokens),
+            *(["--id-column", "id"] if args.memory_format == "parquet" else []),
         )
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env(), stdin=subprocess.DEVNULL)
@@ -732,6 +749,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="--max-tokens for the memory runs: every answer is cut short, so workers "
         "are quick and the supervisor does the work (default: %(default)s)",
+    )
+    memory.add_argument(
+        "--memory-format",
+        choices=("jsonl", "parquet"),
+        default="jsonl",
+        help="the generated inputs' format (parquet: streamed by record batch; needs pyarrow)",
     )
     return parser
 

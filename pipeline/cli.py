@@ -17,9 +17,11 @@ from pipeline.config import (
 )
 from pipeline.executor import EXECUTORS, make_pool, size_pool
 from pipeline.models import ModelError, resolve_model
+from pipeline.parquet_output import working_path, write_parquet
 from pipeline.review import write_review_file
 from pipeline.sink import OutputError, ResumeRefused
 from pipeline.supervisor import Supervisor
+from pipeline.tables import TableColumns, TableError, check_table, table_format
 from workers.dispatch import DispatchSpecError, check_importable, check_spec, load_callable
 from workers.engine import DecodingSettings
 from workers.prompts import PROMPT_FORMATS
@@ -92,6 +94,13 @@ def non_negative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+def column_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one column")
+    return names
 
 
 def probability(text: str) -> float:
@@ -290,6 +299,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="requests in flight at most, 0 for 4 per worker (default: %(default)s)",
     )
+    tables = parser.add_argument_group("CSV and Parquet input (a file named *.csv, *.parquet)")
+    tables.add_argument(
+        "--query-column", default="query", metavar="NAME", help="the query (default: %(default)s)"
+    )
+    tables.add_argument(
+        "--id-column", metavar="NAME", help="the request id (default: the row number)"
+    )
+    tables.add_argument(
+        "--keep-columns",
+        type=column_list,
+        default=(),
+        metavar="A,B",
+        help='copy these input columns (or JSONL fields) to each output line, as "columns"',
+    )
     labelling = parser.add_argument_group("labelling")
     labelling.add_argument(
         "--review-below",
@@ -375,6 +398,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         project=args.project,
     )
     default_tools = load_tools_file(args.tools) if args.tools else None
+    if args.input != "-":
+        try:
+            check_table(
+                args.input, TableColumns(args.query_column, args.id_column, args.keep_columns)
+            )
+        except TableError as exc:
+            raise ValueError(str(exc)) from None
     if args.review_file and args.review_below is None:
         raise ValueError("--review-file needs --review-below")
     if args.review_file and (args.output == "-" or (args.input == "-" and not args.output)):
@@ -390,9 +420,16 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         ray_address=args.ray_address,
         log_to_driver=args.verbose or telemetry.traces == "console",
     )
+    output_path = args.output or default_output_path(args.input)
+    parquet_output = None
+    if table_format(output_path) == "parquet":
+        if args.output_format == "openai":
+            raise ValueError("Parquet output holds native result lines, not --output-format openai")
+        parquet_output, output_path = output_path, working_path(output_path)
     return RunConfig(
         input_path=args.input,
-        output_path=args.output or default_output_path(args.input),
+        output_path=output_path,
+        parquet_output=parquet_output,
         model=resolve_model(args.model),
         workers=workers,
         threads_per_worker=threads,
@@ -422,6 +459,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         output_format=args.output_format,
         review_below=args.review_below,
         review_file=args.review_file,
+        query_column=args.query_column,
+        id_column=args.id_column,
+        keep_columns=args.keep_columns,
     )
 
 
@@ -445,7 +485,10 @@ def format_summary(summary: RunSummary, config: RunConfig) -> str:
         parts.append(f"{summary.review} for review (under {config.review_below:g})")
     parts.append(f"{summary.wall_s:.2f}s, {summary.requests_per_s:.1f} req/s")
     parts.append(f"model {summary.model_name or config.model.path.name}")
-    parts.append(f"output {config.output_path}")
+    if config.parquet_output:
+        parts.append(f"output {config.parquet_output} (lines in {config.output_path})")
+    else:
+        parts.append(f"output {config.output_path}")
     return "needle-pipeline: " + "; ".join(parts)
 
 
@@ -473,6 +516,13 @@ def main(argv: list[str] | None = None) -> int:
             write_review_file(config.output_path, config.review_file)
         except OSError as exc:
             sys.stderr.write(f"{parser.prog}: error: --review-file {config.review_file}: {exc}\n")
+            return EXIT_FAILED
+    finished = summary.signal is None and summary.cancelled == 0
+    if config.parquet_output and finished:
+        try:
+            write_parquet(config.output_path, config.parquet_output)
+        except (OSError, ValueError) as exc:
+            sys.stderr.write(f"{parser.prog}: error: writing {config.parquet_output}: {exc}\n")
             return EXIT_FAILED
     if config.progress:
         sys.stderr.write("\r\x1b[K")

@@ -49,6 +49,10 @@ class RunConfig:
     output_format: str = "auto"  # auto (as the input) | native | openai
     review_below: float | None = None  # ok lines less sure than this are marked for review
     review_file: str | None = None  # and copied here after the run
+    query_column: str = "query"  # CSV/Parquet input: the column of the query
+    id_column: str | None = None  # and of the id (default: the row number)
+    keep_columns: tuple[str, ...] = ()  # input fields copied to each output line
+    parquet_output: str | None = None  # -o *.parquet: output_path is its working JSONL
 
     @property
     def window_size(self) -> int:

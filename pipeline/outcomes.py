@@ -113,4 +113,5 @@ class Outcomes:
             status="error",
             trace_id=trace_id_hex(pending.span),
             model=self.model_name,
+            columns=pending.columns,
         )

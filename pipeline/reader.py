@@ -15,6 +15,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from opentelemetry.trace import Tracer
 
 from pipeline.batchinput import batch_id, build_batch_request
+from pipeline.config import FatalRunError
 from pipeline.formats import LineFormats
 from pipeline.idset import IdSet
 from pipeline.outcomes import Outcomes
@@ -30,6 +31,7 @@ from pipeline.requests import (
 )
 from pipeline.sink import ResumeState
 from pipeline.source import JsonlSource, RawLine
+from pipeline.tables import TableColumns, TableError, TableSource, table_format
 from pipeline.work import Pending
 from workers.telemetry.attributes import inject_trace_context
 
@@ -46,8 +48,12 @@ class Reader:
         tracer: Tracer,
         formats: LineFormats | None = None,
         chat: bool = False,  # the chat prompt format: Batch lines may carry earlier turns
+        table: TableColumns | None = None,  # CSV/Parquet input: which columns are what
+        keep_columns: tuple[str, ...] = (),  # input fields copied to the output line
     ) -> None:
         self.chat = chat
+        self.table = table
+        self.keep_columns = keep_columns
         self.input_path = input_path
         self.formats = formats if formats is not None else LineFormats("native", "native")
         self.max_line_bytes = max_line_bytes
@@ -62,13 +68,20 @@ class Reader:
 
     async def run(self, job_tx: MemoryObjectSendStream[Pending]) -> None:
         """Read to the end of the input (or until cancelled), then close ``job_tx``."""
-        source = JsonlSource(self.input_path, self.max_line_bytes)
+        kind = table_format(self.input_path)
+        source: JsonlSource | TableSource = (
+            JsonlSource(self.input_path, self.max_line_bytes)
+            if kind is None
+            else TableSource(self.input_path, kind, self.table or TableColumns())
+        )
         async with job_tx:
             try:
                 async with aclosing(source.batches()) as batches:
                     async for batch in batches:
                         for raw in batch:
                             await self._read_line(raw, job_tx)
+            except TableError as exc:  # a missing column, an unreadable file
+                raise FatalRunError(str(exc)) from None
             finally:
                 source.close()
 
@@ -79,6 +92,7 @@ class Reader:
             return
         await self.window.acquire()
         pending = self._new_pending(raw.number, request_id, request)
+        pending.columns = raw.columns if raw.columns is not None else self._kept(raw)
         if error is not None:
             pending.span.set_attribute("needle.error.type", error.error_type)
             self.outcomes.failed(pending, error.error_type, error.message)
@@ -96,6 +110,8 @@ class Reader:
         try:
             if raw.too_long:
                 raise InputError(line, "line_too_long", f"longer than {self.max_line_bytes} bytes")
+            if raw.problem is not None:
+                raise InputError(line, "invalid_row", raw.problem)
             document = decode_line(raw.data, line)
             request_id = batch_id(document, line) if batch else read_id(document, line)
             # Only lines with a usable id take part in duplicate detection: a line that
@@ -125,6 +141,16 @@ class Reader:
         if error.error_type in RESUMED_BY_LINE and line in self.resume.done_lines:
             return None, None, None
         return error, error.id, None
+
+    def _kept(self, raw: RawLine) -> dict[str, Any] | None:
+        """A JSONL line's --keep-columns fields (those it has)."""
+        if not self.keep_columns or raw.too_long:
+            return None
+        try:
+            document = decode_line(raw.data, raw.number)
+        except InputError:
+            return None
+        return {k: document[k] for k in self.keep_columns if k in document}
 
     def _new_pending(self, line: int, request_id: RequestId, request: Request | None) -> Pending:
         self._seq += 1

@@ -5,7 +5,8 @@ through :func:`encode_line`, and resume, evaluation and the benchmark read throu
 :func:`decode_line`. Keys come out in a fixed order: ``id, line, status, calls, error,
 trace_id, model, usage, latency_ms`` and, with ``--dispatch``, ``results``; an ok line
 of a model that reports token probabilities also has ``confidence``, ``call_confidence``
-and ``ungrounded`` after ``calls``, and with ``--review-below`` ``review``.
+and ``ungrounded`` after ``calls``, and with ``--review-below`` ``review``; with
+``--keep-columns``, ``columns`` comes last.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ResultLine:
     call_confidence: list[float] | None = None
     ungrounded: list[dict[str, Any]] | None = None
     review: bool | None = None
+    columns: dict[str, Any] | None = None  # --keep-columns: input fields, copied
 
     @property
     def ok(self) -> bool:
@@ -73,6 +75,8 @@ class ResultLine:
         }
         if self.results is not None:
             data["results"] = self.results
+        if self.columns is not None:
+            data["columns"] = self.columns
         return data
 
 
@@ -122,6 +126,7 @@ def _from_dict(data: dict[str, Any], request_id: RequestId, line: int) -> Result
         call_confidence=data.get("call_confidence"),
         ungrounded=data.get("ungrounded"),
         review=data.get("review") if isinstance(data.get("review"), bool) else None,
+        columns=data.get("columns") if isinstance(data.get("columns"), dict) else None,
     )
 
 

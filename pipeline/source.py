@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import anyio.from_thread
 import anyio.lowlevel
@@ -33,6 +33,8 @@ class RawLine:
     number: int  # 1-based
     data: bytes  # without the line ending; empty when ``too_long``
     too_long: bool = False
+    columns: dict[str, Any] | None = None  # a table row's --keep-columns
+    problem: str | None = None  # a table row that could not be read: why
 
 
 class JsonlSource:

@@ -38,6 +38,7 @@ from pipeline.processpool import ProcessPool
 from pipeline.progress import ProgressBar
 from pipeline.reader import Reader
 from pipeline.sink import JsonlSink, OutputError, ResumeState
+from pipeline.tables import TableColumns
 from pipeline.work import Outcome, Pending, take_waiting
 from pipeline.writer import Writer
 from workers.telemetry.providers import create_tracer_provider, shutdown_within
@@ -130,6 +131,8 @@ class Supervisor:
             tracer,
             formats,
             chat=config.prompt_format == "chat",
+            table=TableColumns(config.query_column, config.id_column, config.keep_columns),
+            keep_columns=config.keep_columns,
         )
         writer = Writer(
             self.sink,

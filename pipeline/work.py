@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -28,6 +28,7 @@ class Pending:
     request: Request | None = None
     trace: dict[str, str] = field(default_factory=dict)  # the root span's traceparent
     attempts: int = 0
+    columns: dict[str, Any] | None = None  # --keep-columns: input fields for the output
 
     def job(self) -> Job:
         request = self.request
