@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="start afresh instead of resuming an existing output file",
     )
     io.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="resume, and also run again the requests whose lines in the existing output "
+        "are errors (those lines are replaced)",
+    )
+    io.add_argument(
         "--ordered",
         action="store_true",
         help="write results in input order (default: in completion order)",
@@ -448,6 +454,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         max_attempts=args.max_attempts,
         ordered=args.ordered,
         overwrite=args.overwrite,
+        retry_errors=args.retry_errors,
         window=args.window,
         grace_s=args.grace,
         max_line_bytes=args.max_line_bytes,
@@ -475,6 +482,8 @@ def format_summary(summary: RunSummary, config: RunConfig) -> str:
         )
     if summary.skipped:
         parts.append(f"{summary.skipped} already done (resumed)")
+    if summary.retried:
+        parts.append(f"{summary.retried} errors of the earlier run retried")
     if summary.earlier_errors:
         parts.append(f"{summary.earlier_errors} errors from the earlier run")
     if summary.cancelled:

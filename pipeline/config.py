@@ -35,6 +35,7 @@ class RunConfig:
     max_attempts: int = 2
     ordered: bool = False
     overwrite: bool = False
+    retry_errors: bool = False  # redo the requests an earlier run's output has errors for
     window: int = 0  # 0: chosen from the number of workers
     grace_s: float = 5.0
     start_timeout_s: float = 300.0
@@ -106,6 +107,7 @@ class RunSummary:
     error_types: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     earlier_errors: int = 0  # error lines an earlier run of a resumed output wrote
+    retried: int = 0  # error lines of an earlier run taken out to be redone (--retry-errors)
     cancelled: int = 0
     review: int = 0  # lines marked for review (--review-below)
     wall_s: float = 0.0

@@ -117,11 +117,13 @@ class Reader:
             # Only lines with a usable id take part in duplicate detection: a line that
             # is not even JSON must not make a later line's id look used.
             if not self._seen.add(request_id):
+                # Its error line must not pass for the first line's: it gets an id of its
+                # own, the id and its line ("a (line 7)").
                 raise InputError(
                     line,
                     "duplicate_id",
                     f"id {request_id!r} was already used by an earlier line",
-                    request_id,
+                    f"{request_id} (line {line})",
                 )
             if request_id in self.resume.done_ids:
                 return None, None, None

@@ -6,6 +6,7 @@ settings that produced it; a resume with other settings is refused.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
@@ -40,6 +41,7 @@ class ResumeState:
     done_lines: set[int] = field(default_factory=set)
     lines: int = 0
     errors: int = 0  # error lines among them
+    retried: int = 0  # error lines taken out for --retry-errors
     dropped_torn_bytes: int = 0
 
 
@@ -63,8 +65,11 @@ class JsonlSink:
     def meta_path(self) -> Path:
         return Path(self.path + META_SUFFIX)
 
-    def open(self, fingerprint: dict[str, Any], overwrite: bool) -> ResumeState:
-        """Open for appending; returns what an earlier run already wrote."""
+    def open(
+        self, fingerprint: dict[str, Any], overwrite: bool, retry_errors: bool = False
+    ) -> ResumeState:
+        """Open for appending; returns what an earlier run already wrote (``retry_errors``:
+        its error lines are taken out first, so their requests run again)."""
         if self.is_stdout:
             self._fd = self._open_stdout()
             self._streaming = True
@@ -81,9 +86,9 @@ class JsonlSink:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
-            raise OutputError(f"cannot open output {self.path}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot open output {self.path}: {_why(path, exc)}") from None
         try:
-            state = self._claim(fd, path, fingerprint, overwrite)
+            state = self._claim(fd, path, fingerprint, overwrite, retry_errors)
         except BaseException:
             os.close(fd)
             raise
@@ -106,7 +111,12 @@ class JsonlSink:
         return os.dup(1)
 
     def _claim(
-        self, fd: int, path: Path, fingerprint: dict[str, Any], overwrite: bool
+        self,
+        fd: int,
+        path: Path,
+        fingerprint: dict[str, Any],
+        overwrite: bool,
+        retry_errors: bool = False,
     ) -> ResumeState:
         """Lock the output against a second run, then resume it or start it afresh."""
         try:
@@ -125,10 +135,16 @@ class JsonlSink:
                     os.ftruncate(fd, 0)
                 else:
                     self._check_fingerprint(fingerprint)
-                    state = scan_existing_output(path)
+                    state = scan_existing_output(path, drop_errors=retry_errors)
+        except OSError as exc:
+            raise OutputError(f"cannot open output {self.path}: {_why(path, exc)}") from None
+        try:
             self._write_meta(fingerprint)
         except OSError as exc:
-            raise OutputError(f"cannot open output {self.path}: {exc.strerror or exc}") from None
+            raise OutputError(
+                f"cannot write {self.meta_path}, the record of the run kept beside the output "
+                f"(for a resume): {_why(self.meta_path, exc)}"
+            ) from None
         return state
 
     def _check_fingerprint(self, fingerprint: dict[str, Any]) -> None:
@@ -235,11 +251,16 @@ class JsonlSink:
                 self._fd = -1
 
 
-def scan_existing_output(path: Path) -> ResumeState:
-    """Ids already written; a torn last line (a crash mid-write) is cut off the file."""
+def scan_existing_output(path: Path, drop_errors: bool = False) -> ResumeState:
+    """Ids already written; a torn last line (a crash mid-write) is cut off the file.
+
+    ``drop_errors`` (``--retry-errors``): error lines are taken out of the file, which is
+    compacted in place (the run holds a lock on this very file), so that their requests
+    count as not done.
+    """
     state = ResumeState()
-    good_end = 0
-    with open(path, "rb") as stream:
+    good_end = kept_end = 0
+    with open(path, "rb") as stream, open(path, "r+b") as compacted:
         for raw in stream:
             if not raw.endswith(b"\n"):
                 break
@@ -247,6 +268,14 @@ def scan_existing_output(path: Path) -> ResumeState:
                 result = decode_any_line(raw)
             except ResultLineError:
                 break
+            good_end += len(raw)
+            if drop_errors and not result.ok:
+                state.retried += 1
+                continue
+            if kept_end < good_end - len(raw):  # a line was taken out before this one
+                compacted.seek(kept_end)
+                compacted.write(raw)
+            kept_end += len(raw)
             if not result.ok:
                 state.errors += 1
             if result.error_type in RESUMED_BY_LINE:
@@ -254,10 +283,22 @@ def scan_existing_output(path: Path) -> ResumeState:
             else:
                 state.done_ids.add(result.id)
             state.lines += 1
-            good_end += len(raw)
     size = path.stat().st_size
     if size > good_end:
         state.dropped_torn_bytes = size - good_end
+    if size > kept_end:
         with open(path, "r+b") as stream:
-            stream.truncate(good_end)
+            stream.truncate(kept_end)
     return state
+
+
+def _why(path: Path, exc: OSError) -> str:
+    """What stands in the way of writing ``path``, in words (not just ``strerror``)."""
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                return f"{folder} is a file, not a folder"
+            break
+    if exc.errno == errno.EACCES:
+        return f"permission denied ({exc.strerror})"
+    return str(exc.strerror or exc)

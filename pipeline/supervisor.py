@@ -66,6 +66,7 @@ class Supervisor:
             # The model's sha256 and the resume scan read whole files: off the loop.
             resume = await anyio.to_thread.run_sync(self._open_sink)
             self.summary.earlier_errors = resume.errors
+            self.summary.retried = resume.retried
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._watch_signals, outer)
                 if config.progress:
@@ -81,7 +82,8 @@ class Supervisor:
         return self.summary
 
     def _open_sink(self) -> ResumeState:
-        return self.sink.open(self.config.fingerprint(), self.config.overwrite)
+        config = self.config
+        return self.sink.open(config.fingerprint(), config.overwrite, config.retry_errors)
 
     async def _close(
         self, failing: bool, tracer_provider: TracerProvider, metrics: PipelineMetrics

@@ -188,9 +188,11 @@ def expected_results(lines: list[Line]) -> list[tuple[int, Any, str]]:
             continue
         request_id = number if line.id_field is None else line.id_field
         key = orjson.dumps(request_id)  # ids compare as JSON values: 1 and "1" differ
-        kind = "duplicate_id" if key in seen else line.kind
+        if key in seen:  # the duplicate's error line has an id of its own
+            expected.append((number, f"{request_id} (line {number})", "duplicate_id"))
+            continue
         seen.add(key)
-        expected.append((number, request_id, kind))
+        expected.append((number, request_id, line.kind))
     return expected
 
 
@@ -308,7 +310,8 @@ def test_error_lines_name_their_line_and_reason(
     assert rows[2]["id"] == 2 and rows[2]["error"]["message"].startswith("line 2: not valid JSON")
     assert rows[5]["error"]["message"].startswith("line 5: not valid UTF-8 at byte ")
     assert (
-        rows[6]["id"] == "good" and "already used by an earlier line" in rows[6]["error"]["message"]
+        rows[6]["id"] == "good (line 6)"
+        and "already used by an earlier line" in rows[6]["error"]["message"]
     )
     assert "longer than 1024 bytes" in rows[8]["error"]["message"]
     assert "parameters is not a valid JSON Schema" in rows[7]["error"]["message"]

@@ -138,7 +138,7 @@ def test_batch_output_lines_are_openai_batch_lines(batch_run: CliRun) -> None:
         assert response["body"]["error"]["code"] == code
         assert response["body"]["error"]["type"] == "invalid_request_error"
         assert response["body"]["error"]["message"]
-    duplicate = by_custom_id(lines)[("auto-0", 10)]
+    duplicate = by_custom_id(lines)[("auto-0 (line 10)", 10)]
     assert duplicate["response"]["body"]["error"]["code"] == "duplicate_id"
     ok = [line for line in lines if line["response"]["status_code"] == 200]
     assert len(ok) >= 12

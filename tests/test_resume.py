@@ -199,3 +199,34 @@ def test_exit_status_of_a_resume_counts_the_earlier_runs_errors(run_cli, tmp_pat
     assert again.returncode == 1, again.stderr
     assert "1 errors from the earlier run" in again.stderr
     assert len(again.results()) == 2
+
+
+def test_retry_errors_redoes_only_the_error_lines(run_cli, tmp_path):
+    from conftest import sample_tools
+
+    rows = [
+        {"id": "a", "query": "dim the lights", "tools": sample_tools()},
+        {"id": "b"},  # no query: an error line
+        {"id": "c", "query": "play jazz", "tools": sample_tools()},
+        b"{not json",  # a line error (resumed by its line number)
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(r if isinstance(r, bytes) else orjson.dumps(r) for r in rows))
+    source.write_bytes(source.read_bytes().replace(b"}{", b"}\n{") + b"\n")
+    first = run_cli(source, "--workers", "1")
+    assert first.returncode == 1, first.stderr
+    before = {line["id"]: line for line in first.results()}
+    assert before["b"]["status"] == "error" and before[4]["status"] == "error"
+
+    # The user fixes both lines and retries the errors: the ok lines stay as they were.
+    fixed = [rows[0], {"id": "b", "query": "what time is it", "tools": sample_tools()}, rows[2]]
+    write_jsonl(source, [*fixed, {"id": "d", "query": "hello", "tools": sample_tools()}])
+    again = run_cli(source, "--workers", "1", "--retry-errors")
+    assert again.returncode in (0, 1), again.stderr
+    assert "2 errors of the earlier run retried" in again.stderr
+    after = again.results()
+    assert sorted(str(line["id"]) for line in after) == ["a", "b", "c", "d"]
+    by_id = {line["id"]: line for line in after}
+    assert by_id["a"] == before["a"] and by_id["c"] == before["c"]  # not redone
+    # b was answered this time (the test model may still cut an answer short)
+    assert by_id["b"]["line"] == 2 and (by_id["b"]["error"] or {}).get("type") != "missing_query"

@@ -108,7 +108,7 @@ def test_every_line_is_written_once_and_bad_lines_become_error_lines(model, tmp_
     summary = run(config(model, source, output), pool)
     results = read_jsonl(output)
     assert len(results) == 30 == summary.total
-    assert len({orjson.dumps(r["id"]) for r in results}) == 29  # the duplicate's line has r1 too
+    assert len({orjson.dumps(r["id"]) for r in results}) == 30  # the duplicate's: "r1 (line 8)"
     by_line = {r["line"]: r for r in results}
     assert by_line[4]["error"]["type"] == "invalid_json"
     assert by_line[8]["error"]["type"] == "duplicate_id"
