@@ -19,9 +19,15 @@ import anyio
 from pipeline.cli import build_parser, config_from_args
 from pipeline.config import RunSummary
 from pipeline.executor import make_pool
+from pipeline.sink import ResumeRefused
 from pipeline.supervisor import Supervisor
 
 Summary = RunSummary
+
+
+class UnknownOption(TypeError, ValueError):
+    """A keyword ``run()`` does not take: a ``TypeError``, as Python's own, and a
+    ``ValueError``, as every other option ``run()`` refuses."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,10 +70,13 @@ def run(
     known = {action.dest for action in parser._actions}
     unknown = sorted(name for name in options if name not in known)
     if unknown:
-        raise TypeError(f"run() got unknown options: {', '.join(unknown)}")
+        raise UnknownOption(f"run() got unknown options: {', '.join(unknown)}")
     args = parser.parse_args(options_to_argv(input, output, options))
     config = config_from_args(args)
     if progress != config.progress:
         config = replace(config, progress=progress)
     supervisor = Supervisor(config, make_pool(getattr(args, "executor", "local"), config))
-    return anyio.run(supervisor.run)
+    try:
+        return anyio.run(supervisor.run)
+    except ResumeRefused as exc:  # it names the command line's flag: name the keyword
+        raise ResumeRefused(str(exc).replace("--overwrite", "overwrite=True")) from None

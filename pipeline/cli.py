@@ -21,7 +21,7 @@ from pipeline.parquet_output import working_path, write_parquet
 from pipeline.review import write_review_file
 from pipeline.sink import OutputError, ResumeRefused
 from pipeline.supervisor import Supervisor
-from pipeline.tables import TableColumns, TableError, check_table, table_format
+from pipeline.tables import TableColumns, TableError, check_table, count_requests, table_format
 from workers.dispatch import DispatchSpecError, check_importable, check_spec, load_callable
 from workers.engine import DecodingSettings
 from workers.prompts import PROMPT_FORMATS
@@ -472,6 +472,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     )
 
 
+def left_to_do(input_path: str, output_path: str) -> int | None:
+    """Requests of the input with no line in the output (None: not countable, a pipe)."""
+    if "-" in (input_path, output_path) or not Path(output_path).is_file():
+        return None
+    try:
+        requests = count_requests(input_path)
+        with open(output_path, "rb") as output:
+            written = sum(1 for line in output if line.strip())
+    except (OSError, TableError):
+        return None
+    return max(0, requests - written) if requests is not None else None
+
+
 def format_summary(summary: RunSummary, config: RunConfig) -> str:
     parts = [f"{summary.total} requests: {summary.ok} ok, {summary.errors} errors"]
     if summary.error_types:
@@ -486,8 +499,10 @@ def format_summary(summary: RunSummary, config: RunConfig) -> str:
         parts.append(f"{summary.retried} errors of the earlier run retried")
     if summary.earlier_errors:
         parts.append(f"{summary.earlier_errors} errors from the earlier run")
-    if summary.cancelled:
-        parts.append(f"{summary.cancelled} left for a resume")
+    if summary.remaining is not None:
+        parts.append(f"{summary.remaining} left for a resume")
+    elif summary.cancelled:
+        parts.append(f"at least {summary.cancelled} left for a resume")
     if summary.worker_restarts:
         parts.append(f"{summary.worker_restarts} worker restarts")
     if config.review_below is not None:
@@ -527,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"{parser.prog}: error: --review-file {config.review_file}: {exc}\n")
             return EXIT_FAILED
     finished = summary.signal is None and summary.cancelled == 0
+    if not finished:
+        summary.remaining = left_to_do(config.input_path, config.output_path)
     if config.parquet_output and finished:
         try:
             write_parquet(config.output_path, config.parquet_output)

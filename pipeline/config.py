@@ -108,6 +108,7 @@ class RunSummary:
     skipped: int = 0
     earlier_errors: int = 0  # error lines an earlier run of a resumed output wrote
     retried: int = 0  # error lines of an earlier run taken out to be redone (--retry-errors)
+    remaining: int | None = None  # a stopped run: input requests with no output line yet
     cancelled: int = 0
     review: int = 0  # lines marked for review (--review-below)
     wall_s: float = 0.0

@@ -67,6 +67,24 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def count_requests(path: str) -> int | None:
+    """How many requests the input holds: non-blank JSONL lines, CSV rows, Parquet rows
+    (from its footer); None for a pipe."""
+    kind = table_format(path)
+    if kind == "parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except (ImportError, OSError, ValueError) as exc:
+            raise TableError(f"cannot read {path}: {exc}") from None
+    if kind == "csv":
+        with open(path, newline="", encoding="utf-8-sig") as stream:
+            return max(0, sum(1 for _ in csv.reader(stream)) - 1)
+    with open(path, "rb") as stream:
+        return sum(1 for line in stream if line.strip())
+
+
 def check_table(path: str, columns: TableColumns) -> None:
     """Open the table and check its columns now (:class:`TableError`), before a run."""
     kind = table_format(path)

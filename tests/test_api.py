@@ -32,13 +32,16 @@ def test_run_from_python_then_resume(test_model: Path, tmp_path: Path) -> None:
     again = run(source, output, **options)  # the same job again: nothing left to do
     assert (again.total, again.skipped) == (0, 7)
     assert read_jsonl(output) == lines
-    with pytest.raises(ResumeRefused):
+    with pytest.raises(ResumeRefused, match="overwrite=True") as refused:
         run(source, output, **options, max_tokens=100)
+    assert "--overwrite" not in str(refused.value)  # Python callers pass a keyword
 
 
 def test_options_are_checked_as_on_the_command_line(tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", [{"query": "x", "tools": []}])
     with pytest.raises(TypeError, match="no_such_option"):
+        run(source, tmp_path / "o.jsonl", no_such_option=1)
+    with pytest.raises(ValueError, match="no_such_option"):  # as the README says
         run(source, tmp_path / "o.jsonl", no_such_option=1)
     with pytest.raises(ValueError, match="workers"):
         run(source, tmp_path / "o.jsonl", workers=0)

@@ -255,8 +255,13 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
     if a.direct:
         from pipeline.models import resolve_model
 
+        if a.prompt_format not in (None, "needle"):
+            print("--direct decodes the needle prompt format only", file=sys.stderr)
+            return 2
         direct_results(resolve_model(a.model).path, requests, results, threads=a.threads)
         return 0
+    if a.prompt_format:
+        extra = (*extra, "--prompt-format", a.prompt_format)
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():
         print(f"pipeline failed (exit {rc})", file=sys.stderr)
@@ -281,6 +286,10 @@ def eval_cli(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--model", help="GGUF to evaluate (default: the pipeline's default model)")
     ap.add_argument("--workers", type=int, help="pipeline workers")
+    ap.add_argument(
+        "--prompt-format",
+        help="the pipeline's --prompt-format (needle, chat, ...; default: the pipeline's)",
+    )
     ap.add_argument("--results", help="keep the results file here")
     ap.add_argument(
         "--direct",
