@@ -16,9 +16,10 @@ from typing import Any, NoReturn
 
 import anyio
 
-from pipeline.cli import build_parser, config_from_args
+from pipeline.cli import config_from_args
 from pipeline.config import RunSummary
 from pipeline.executor import make_pool
+from pipeline.options import build_parser
 from pipeline.sink import ResumeRefused
 from pipeline.supervisor import Supervisor
 

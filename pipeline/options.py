@@ -1,0 +1,351 @@
+"""The command line's options: the parser of ``python -m pipeline`` and its value types.
+
+:mod:`pipeline.cli` turns what it parses into a :class:`pipeline.config.RunConfig`;
+:func:`pipeline.run` parses keywords through the same parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.executor import EXECUTORS
+from workers.dispatch import DispatchSpecError, check_spec
+from workers.prompts import PROMPT_FORMATS
+from workers.telemetry.settings import METRIC_EXPORTERS, TRACE_EXPORTERS
+
+DESCRIPTION = """\
+Turn natural-language requests into structured tool calls with a small GGUF model.
+
+Reads JSONL requests ({"id", "query", "tools"} per line), runs them on a pool of worker
+processes (one llama.cpp model each, grammar-constrained decoding) and writes one JSONL
+result line per request. Running the same command again resumes an interrupted run.
+
+Other commands:
+  python -m pipeline train DATA.jsonl --out MODEL.gguf   train or fine-tune a model
+  python -m pipeline eval DATA.jsonl                     exact-match accuracy on labelled data
+"""
+
+EPILOG = """\
+exit status: 0 all requests ok, 1 some requests failed (in this run or, when resuming,
+in the earlier one) or the run could not go on,
+2 usage or configuration error, 130/143 stopped by SIGINT/SIGTERM (run again to resume).
+
+environment: OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT,
+OTEL_EXPORTER_OTLP_INSECURE, OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT,
+OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG,
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+HF_HOME, HF_HUB_OFFLINE.
+"""
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def dispatch_spec(text: str) -> str:
+    try:
+        return check_spec(text)
+    except DispatchSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def engine_spec(text: str) -> str:
+    try:
+        return check_spec(text, "--engine")
+    except DispatchSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def column_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one column")
+    return names
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", help="JSONL requests file, or - for standard input")
+    io = parser.add_argument_group("input and output")
+    io.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="results file (default: outputs/<input stem>.results.jsonl; - for standard output)",
+    )
+    io.add_argument(
+        "--tools",
+        metavar="FILE.json",
+        help="JSON list of tool schemas for lines that carry no 'tools'",
+    )
+    io.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh instead of resuming an existing output file",
+    )
+    io.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="resume, and also run again the requests whose lines in the existing output "
+        "are errors (those lines are replaced)",
+    )
+    io.add_argument(
+        "--ordered",
+        action="store_true",
+        help="write results in input order (default: in completion order)",
+    )
+    io.add_argument(
+        "--input-format",
+        choices=("auto", "native", "openai"),
+        default="auto",
+        help='native ({"id", "query", "tools"}) or openai (OpenAI Batch API request lines); '
+        "auto decides from the first non-empty line (default: %(default)s)",
+    )
+    io.add_argument(
+        "--output-format",
+        choices=("auto", "native", "openai"),
+        default="auto",
+        help="native result lines or openai (OpenAI Batch API output lines, plus trace_id "
+        "and line); auto writes what the input is (default: %(default)s)",
+    )
+    io.add_argument(
+        "--max-line-bytes",
+        type=positive_int,
+        default=8 << 20,
+        metavar="N",
+        help="longer input lines become line_too_long errors (default: %(default)s)",
+    )
+    model = parser.add_argument_group("model and decoding")
+    model.add_argument(
+        "-m",
+        "--model",
+        metavar="MODEL",
+        help="needle-smol (the default: SmolLM2-135M with the shipped adapter, built once "
+        "into the cache), needle-tiny (the 2.5M model trained from scratch; fast), smollm2 "
+        "(the base, no adapter), a .gguf path, or hf:ORG/REPO/FILE.gguf[@REVISION]",
+    )
+    model.add_argument(
+        "--prompt-format",
+        choices=PROMPT_FORMATS,
+        default="needle",
+        help="needle: <tools>..</tools><query>..</query>; chat: the model's chat template "
+        "(default: %(default)s)",
+    )
+    model.add_argument(
+        "--dispatch",
+        metavar="MODULE:FUNCTION",
+        type=dispatch_spec,
+        help="run each valid call through FUNCTION(name, arguments) in the workers; what it "
+        'returns goes to the output\'s "results" (a raising tool makes the request a '
+        "tool_error), and each call gets an execute_tool span",
+    )
+    model.add_argument(
+        "--engine",
+        metavar="MODULE:FUNCTION",
+        type=engine_spec,
+        help="build each worker's model runtime with FUNCTION(model_path, n_ctx=, "
+        "n_threads=, n_batch=, verbose=), an Engine as in workers.engine, for the same "
+        "model (default: llama.cpp)",
+    )
+    model.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        default=256,
+        metavar="N",
+        help="answer length limit in tokens (default: %(default)s)",
+    )
+    model.add_argument(
+        "--temperature",
+        type=non_negative_float,
+        default=0.0,
+        metavar="T",
+        help="0 is greedy decoding; above 0 samples under the grammar, reproducibly "
+        "for a given --seed (default: %(default)s)",
+    )
+    model.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sampling seed when temperature > 0 (default: %(default)s)",
+    )
+    model.add_argument(
+        "--max-calls",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="most tool calls in one answer (default: %(default)s)",
+    )
+    model.add_argument(
+        "--max-string-length",
+        type=non_negative_int,
+        default=128,
+        metavar="N",
+        help="grammar bound on free-text argument strings, 0 for none (default: %(default)s)",
+    )
+    model.add_argument(
+        "--n-ctx",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="context size, 0 for the model's own (default: %(default)s)",
+    )
+    pool = parser.add_argument_group("workers")
+    pool.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: worker processes on this machine; ray: Ray actors across a cluster, "
+        "one model each (the ray extra; see docs/scale-out.md) (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: the cluster to join (default: $RAY_ADDRESS, else a local "
+        "Ray started for the run)",
+    )
+    pool.add_argument(
+        "-w",
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="worker processes, one model each (default: one per core)",
+    )
+    pool.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="llama.cpp threads per worker (default: cores / workers)",
+    )
+    pool.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="per-request limit; the worker is replaced (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--max-attempts",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="attempts for a request whose worker crashes, then worker_crashed "
+        "(default: %(default)s)",
+    )
+    pool.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="on SIGINT/SIGTERM, time for requests in flight (default: %(default)s)",
+    )
+    pool.add_argument(
+        "--window",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="requests in flight at most, 0 for 4 per worker (default: %(default)s)",
+    )
+    tables = parser.add_argument_group("CSV and Parquet input (a file named *.csv, *.parquet)")
+    tables.add_argument(
+        "--query-column", default="query", metavar="NAME", help="the query (default: %(default)s)"
+    )
+    tables.add_argument(
+        "--id-column", metavar="NAME", help="the request id (default: the row number)"
+    )
+    tables.add_argument(
+        "--keep-columns",
+        type=column_list,
+        default=(),
+        metavar="A,B",
+        help='copy these input columns (or JSONL fields) to each output line, as "columns"',
+    )
+    labelling = parser.add_argument_group("labelling")
+    labelling.add_argument(
+        "--review-below",
+        type=probability,
+        metavar="P",
+        help="mark ok lines whose confidence is under P, or that hold a string the request "
+        'does not ("ungrounded"), with "review": true',
+    )
+    labelling.add_argument(
+        "--review-file",
+        metavar="PATH",
+        help="with --review-below: also copy the lines marked for review here after the run",
+    )
+    telemetry = parser.add_argument_group("telemetry")
+    telemetry.add_argument(
+        "--traces",
+        choices=TRACE_EXPORTERS,
+        help="span exporter (default: $OTEL_TRACES_EXPORTER, else none)",
+    )
+    telemetry.add_argument(
+        "--traces-file",
+        metavar="PATH",
+        help="with --traces file: OTLP/JSON lines are appended here",
+    )
+    telemetry.add_argument(
+        "--capture-content",
+        action="store_true",
+        help="record query text, raw model output and argument values on spans "
+        "(default: off, or $OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true)",
+    )
+    telemetry.add_argument(
+        "--metrics",
+        choices=METRIC_EXPORTERS,
+        help="metric exporter: token usage, model time, requests by status, queue depth, "
+        "per-worker throughput (default: $OTEL_METRICS_EXPORTER, else none)",
+    )
+    telemetry.add_argument(
+        "--project",
+        metavar="NAME",
+        help="Arize Phoenix project the traces are filed under (resource attribute "
+        "openinference.project.name; default: $OTEL_SERVICE_NAME, else Phoenix's default)",
+    )
+    telemetry.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="with --metrics file: OTLP/JSON lines are appended here",
+    )
+    output = parser.add_argument_group("terminal")
+    output.add_argument(
+        "-v", "--verbose", action="store_true", help="show llama.cpp and worker logs"
+    )
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
+    return parser
