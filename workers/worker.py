@@ -12,10 +12,8 @@ import os
 import signal
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
@@ -31,7 +29,6 @@ from workers.engine import (
     LlamaEngine,
     check_context,
 )
-from workers.grammar import GrammarError, describe
 from workers.messages import (
     ErrorInfo,
     Fatal,
@@ -45,6 +42,7 @@ from workers.messages import (
     expect,
     to_wire,
 )
+from workers.prepared import PreparedTools, RequestFailed, ToolsetCache
 from workers.prompts import PromptFormat, make_prompt_format
 from workers.protocol import read_frame, write_frame
 from workers.telemetry.attributes import (
@@ -61,28 +59,10 @@ from workers.toolset import (
     CallValidationError,
     ToolChoice,
     ToolSet,
-    answer_schema,
-    arguments_schema,
 )
 
 TOOLSET_CACHE_SIZE = 32
 GENAI_PROVIDER = "llama.cpp"  # gen_ai.provider.name: the model runs in this process
-
-
-class RequestFailed(Exception):
-    """A request-level failure with an output error type."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.message = message
-
-
-@dataclass
-class PreparedTools:
-    toolset: ToolSet
-    grammar: Any
-    error: RequestFailed | None = None  # the grammar could not be compiled
 
 
 class JobHandler:
@@ -105,7 +85,7 @@ class JobHandler:
         self.tracer = tracer
         self.capture_content = capture_content
         self.worker_index = worker_index
-        self._toolsets: OrderedDict[str, PreparedTools] = OrderedDict()
+        self._toolsets = ToolsetCache(engine.compile_grammar, decoding)
         self.calibration = Calibration.from_metadata(getattr(engine, "metadata", {}))
         self._inference_ms: float | None = None
         self._completion: Completion | None = None
@@ -116,42 +96,7 @@ class JobHandler:
         tools: list[dict[str, Any]],
         choice: ToolChoice = ToolChoice(),  # noqa: B008 (frozen)
     ) -> PreparedTools:
-        """Grammar and validators are built once per tool list and tool choice and kept in
-        an LRU cache (a tool list the grammar cannot take is remembered too, as its error)."""
-        key += choice.key
-        prepared = self._toolsets.get(key)
-        if prepared is None:
-            prepared = self._compile_tools(key, tools, choice)
-            self._toolsets[key] = prepared
-            if len(self._toolsets) > TOOLSET_CACHE_SIZE:
-                self._toolsets.popitem(last=False)
-        else:
-            self._toolsets.move_to_end(key)
-        if prepared.error is not None:  # a fresh exception each time (no growing traceback)
-            raise RequestFailed(prepared.error.error_type, prepared.error.message)
-        return prepared
-
-    def _compile_tools(
-        self, key: str, tools: list[dict[str, Any]], choice: ToolChoice
-    ) -> PreparedTools:
-        decoding = self.decoding
-        schema = answer_schema(tools, decoding.max_calls, decoding.max_string_length, choice)
-        try:
-            grammar = self.engine.compile_grammar(schema)
-        except GrammarError as exc:
-            failure = RequestFailed("invalid_tool_schema", self._grammar_failure(tools, exc))
-            return PreparedTools(ToolSet(tools, key), None, failure)
-        return PreparedTools(ToolSet(tools, key), grammar)
-
-    def _grammar_failure(self, tools: list[dict[str, Any]], error: GrammarError) -> str:
-        """Which tool the grammar cannot take, and the keyword, from compiling each alone."""
-        for index, tool in enumerate(tools):
-            alone = arguments_schema(tool["parameters"], self.decoding.max_string_length)
-            try:
-                self.engine.compile_grammar(alone)
-            except GrammarError as exc:
-                return f"tools[{index}] ({tool['name']}).parameters: {describe(exc)}"
-        return f"the tools' answer grammar: {describe(error)}"
+        return self._toolsets.get(key, tools, choice)
 
     def handle(self, job: Job) -> Result:
         started = time.perf_counter()
