@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench.run import _env, _results, compare_outputs, pipeline_command, timed_pipeline
+from bench.runs import _env, _results, compare_outputs, pipeline_command, timed_pipeline
 
 ADDRESS_LINE = re.compile(r"ray start --address='([^']+)'")
 

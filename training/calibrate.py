@@ -21,7 +21,7 @@ from pipeline.models import SMOL_MANIFEST
 from workers.confidence import Calibration, fit_platt
 
 from .confidence_metrics import auroc
-from .evaluate import _read_jsonl, calls_equal, request_id
+from .scoring import _read_jsonl, calls_equal, request_id
 from .ship import CONTEXT_LENGTH, ship
 
 

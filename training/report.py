@@ -29,9 +29,9 @@ from typing import Any
 
 from .bfcl import IRRELEVANCE_CATEGORIES, RELEVANCE_CATEGORIES, BfclEntry
 from .bfcl_score import _value_ok, check_entry
-from .evaluate import NO_CALL, _canon, _read_jsonl, calls_equal, request_id
 from .report_confidence import confidence_content
 from .report_confidence import svg_open as _svg_open
+from .scoring import NO_CALL, _canon, _read_jsonl, calls_equal, request_id
 
 Call = dict[str, Any]
 ERROR = "(error)"
