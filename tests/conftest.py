@@ -21,7 +21,7 @@ SAMPLE_TOOLS = PROJECT_ROOT / "inputs" / "tools.json"
 @pytest.fixture(scope="session")
 def test_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small deterministic llama GGUF the project generates (no network needed)."""
-    from workers.testmodel import write_test_model
+    from testmodel import write_test_model
 
     path = tmp_path_factory.mktemp("model") / "needle-test.gguf"
     write_test_model(path)

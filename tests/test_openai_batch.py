@@ -319,8 +319,9 @@ def test_earlier_turns_feed_the_chat_prompt_and_are_refused_by_needle(
 
 
 def test_the_chat_format_renders_the_turns_before_the_query() -> None:
+    from testmodel import CHAT_TEMPLATE
+
     from workers.prompts import ChatTemplatePromptFormat
-    from workers.testmodel import CHAT_TEMPLATE
 
     history = [{"role": m["role"], "content": str(m["content"])} for m in HISTORY[:3]]
     text = ChatTemplatePromptFormat(CHAT_TEMPLATE).render(sample_tools(), "And tomorrow?", history)

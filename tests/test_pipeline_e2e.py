@@ -267,7 +267,8 @@ CLI_OPTIONS = {
     "--metrics-file", "-v", "--verbose", "-q", "--quiet",
     "--executor", "--ray-address",
     "--input-format", "--output-format", "--project",
-    "--retry-errors", "--query-column", "--id-column", "--keep-columns", "--review-below", "--review-file",
+    "--retry-errors", "--query-column", "--id-column", "--keep-columns",
+    "--review-below", "--review-file",
 }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from testmodel import CHAT_TEMPLATE
 
 from pipeline.models import resolve_model
 from workers.prompts import (
@@ -13,7 +14,6 @@ from workers.prompts import (
     PromptFormatError,
     make_prompt_format,
 )
-from workers.testmodel import CHAT_TEMPLATE
 
 TOOLS = [
     {

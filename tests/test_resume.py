@@ -14,9 +14,9 @@ import pytest
 import test_reliability_support as support
 from conftest import SAMPLE_TOOLS, write_jsonl
 from test_reliability_support import Cli, comparable, read_output
+from testmodel import write_test_model
 
 from pipeline.sink import JsonlSink, OutputError, scan_existing_output
-from workers.testmodel import write_test_model
 
 pytestmark = pytest.mark.slow
 

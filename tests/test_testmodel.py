@@ -9,8 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-
-from workers.testmodel import (
+from testmodel import (
     BOS_TEXT,
     CHAT_TEMPLATE,
     DEFAULT_MODEL_PATH,

@@ -27,7 +27,7 @@ The constants were tuned for seed 0 on ``inputs/queries.jsonl`` with the Needle 
 validates, and about 70% of the requests get one call (8 different tools). Other seeds behave
 alike (they also stop early and validate) with a different mix.
 
-CLI: ``python -m workers.testmodel OUT.gguf [--seed N]``
+CLI: ``python tests/testmodel.py OUT.gguf [--seed N]``
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ __all__ = [
     "write_test_model",
 ]
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "needle-test.gguf"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "data" / "needle-test.gguf"
 
 MODEL_NAME = "needle-test"
 CONTEXT_LENGTH = 4096
@@ -432,7 +432,7 @@ def write_test_model(path: str | Path, seed: int = 0) -> Path:
 
     w = gguf.GGUFWriter(path, "llama")
     w.add_name(MODEL_NAME)
-    w.add_description("Random-weight llama model for tests (workers/testmodel.py)")
+    w.add_description("Random-weight llama model for tests (tests/testmodel.py)")
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     w.add_context_length(CONTEXT_LENGTH)
     w.add_embedding_length(N_EMBD)
@@ -465,7 +465,7 @@ def write_test_model(path: str | Path, seed: int = 0) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m workers.testmodel", description="Write the tiny random test GGUF model."
+        prog="python tests/testmodel.py", description="Write the tiny random test GGUF model."
     )
     parser.add_argument("out", type=Path, help="output .gguf path")
     parser.add_argument("--seed", type=int, default=0)
