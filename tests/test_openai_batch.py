@@ -265,7 +265,7 @@ def test_batch_lines_decode_back_for_resume() -> None:
     assert decode_any_line(encode_line(ok)).id == "c1"
 
 
-def test_the_shipped_batch_file_and_the_readme_round_trip(
+def test_the_shipped_batch_file_and_the_usage_docs_round_trip(
     run_cli: Callable[..., CliRun], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = PROJECT_ROOT / "inputs" / "queries.batch.jsonl"
@@ -277,8 +277,8 @@ def test_the_shipped_batch_file_and_the_readme_round_trip(
     named = rows[0]["body"]["tool_choice"]["function"]["name"]
     if lines[0]["response"]["status_code"] == 200:
         assert {call.function.name for call in tool_calls(lines[0])} == {named}
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    snippet = readme.split("read back with the `openai` package", 1)[1]
+    usage = (PROJECT_ROOT / "docs" / "usage.md").read_text()  # the snippet users copy
+    snippet = usage.split("read back with the `openai` package", 1)[1]
     snippet = snippet.split("```python\n", 1)[1].split("```", 1)[0]
     exec(snippet.replace("outputs/queries.batch.results.jsonl", str(done.output)), {})
     printed = capsys.readouterr().out.splitlines()
