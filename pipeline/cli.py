@@ -109,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             seed=args.seed,
             max_calls=args.max_calls,
             max_string_length=args.max_string_length,
+            none_threshold=args.none_threshold,
         ),
         n_ctx=args.n_ctx,
         timeout_s=args.timeout,

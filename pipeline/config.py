@@ -80,6 +80,8 @@ class RunConfig:
         }
         if self.dispatch:  # (absent otherwise: outputs of earlier versions still resume)
             fingerprint["dispatch"] = self.dispatch
+        if self.decoding.none_threshold is not None:  # (likewise)
+            fingerprint["none_threshold"] = self.decoding.none_threshold
         return fingerprint
 
     def init_message(self, index: int) -> Init:

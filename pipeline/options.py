@@ -206,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="sampling seed when temperature > 0 (default: %(default)s)",
     )
     model.add_argument(
+        "--none-threshold",
+        type=probability,
+        default=None,
+        metavar="P",
+        help="answer no call when the model gives no call at least probability P, else the "
+        "likeliest call (default: the model's own threshold, chosen on validation data; "
+        "a model without one answers its likeliest first token)",
+    )
+    model.add_argument(
         "--max-calls",
         type=positive_int,
         default=4,

@@ -218,6 +218,9 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
     if a.direct:
         from pipeline.models import resolve_model
 
+        if a.none_threshold is not None:
+            print("--direct does not take --none-threshold", file=sys.stderr)
+            return 2
         if a.prompt_format not in (None, "needle"):
             print("--direct decodes the needle prompt format only", file=sys.stderr)
             return 2
@@ -225,6 +228,8 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
         return 0
     if a.prompt_format:
         extra = (*extra, "--prompt-format", a.prompt_format)
+    if a.none_threshold is not None:
+        extra = (*extra, "--none-threshold", str(a.none_threshold))
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():
         print(f"pipeline failed (exit {rc})", file=sys.stderr)
@@ -252,6 +257,12 @@ def eval_cli(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--prompt-format",
         help="the pipeline's --prompt-format (needle, chat, ...; default: the pipeline's)",
+    )
+    ap.add_argument(
+        "--none-threshold",
+        type=float,
+        metavar="P",
+        help="the pipeline's --none-threshold (default: the model's own)",
     )
     ap.add_argument("--results", help="keep the results file here")
     ap.add_argument(

@@ -32,6 +32,9 @@ class DecodingSettings:
     seed: int = 0
     max_calls: int = 4
     max_string_length: int = 128
+    # Answer no call when the model gives it at least this probability (None: the model's
+    # own threshold from its metadata, NONE_THRESHOLD_KEY; without one, its likeliest token).
+    none_threshold: float | None = None
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Completion:
     grammar_ms: float = 0.0  # time in the grammar: token checks, masks, forced tokens
     # (index in token_ids, log-probability) of each token the model chose (not forced)
     logprobs: list[tuple[int, float]] = field(default_factory=list)
+    none_probability: float | None = None  # the model's, where it weighed none against a call
 
 
 class ContextOverflowError(Exception):
@@ -56,6 +60,18 @@ class ContextOverflowError(Exception):
 
 
 ANSWER_ROOM_TOKENS = 8
+
+
+NONE_THRESHOLD_KEY = "needle.answer.none_threshold"
+
+
+def none_threshold_of(metadata: dict[str, str]) -> float | None:
+    """The model's own no-call threshold (chosen on a validation split), if it has one."""
+    try:
+        value = float(metadata.get(NONE_THRESHOLD_KEY, ""))
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def check_context(prompt_tokens: int, n_ctx: int) -> None:
@@ -210,7 +226,9 @@ class LlamaEngine:
             structural=[any(c in piece for c in b'"{}[],:') for piece in pieces],
             opens_string=[piece.endswith(b'"') for piece in pieces],
             n_vocab=self._n_vocab,
+            closes_list=np.array([piece.lstrip().startswith(b"]") for piece in pieces]),
         )
+        self.none_threshold = none_threshold_of(self.metadata)
         self.load_ms = (time.perf_counter() - started) * 1000  # model and tokenizer bridge
         self.full_checks = 0  # how often the sampled token was rejected (for the benchmark)
 
@@ -317,6 +335,9 @@ class LlamaEngine:
             rng=self._np.random.default_rng([settings.seed, prompt_hash]),
             fast_forward=self.fast_forward,
             state=state,
+            none_threshold=(
+                self.none_threshold if settings.none_threshold is None else settings.none_threshold
+            ),
         )
         next(loop)
         return loop
@@ -346,6 +367,7 @@ class LlamaEngine:
             decode_calls=state.decode_calls,
             grammar_ms=state.grammar_s * 1000,
             logprobs=state.logprobs,
+            none_probability=state.none_probability,
         )
 
     def complete(

@@ -25,6 +25,7 @@ class Vocabulary:
     structural: list[bool]  # the piece holds JSON punctuation
     opens_string: list[bool]  # the piece ends with a quote
     n_vocab: int
+    closes_list: Any = None  # numpy bool array: the piece starts (after spaces) with "]"
     bitmask: Any = field(init=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +45,9 @@ class AnswerState:
     # (index in generated, log-probability under the model's full softmax) of each token
     # the model chose; forced tokens have none. The end token's index is len(generated).
     logprobs: list[tuple[int, float]] = field(default_factory=list)
+    # The model's probability of answering no call, at the choice between "]" and a call
+    # (None: the loop never met that choice, or was not asked to weigh it).
+    none_probability: float | None = None
     first_token_at: float | None = None
     finished_at: float | None = None
 
@@ -84,6 +88,43 @@ def sample(
     return token
 
 
+def choose_none_or_call(
+    vocab: Vocabulary,
+    matcher: Any,
+    logits: Any,
+    threshold: float,
+    temperature: float,
+    rng: Any,
+    state: AnswerState,
+) -> int | None:
+    """At the answer's first choice, between closing the list (no call) and starting a
+    call: answer none when the model gives it at least ``threshold`` of the probability the
+    grammar allows, else a call; the token is then the best (or, above temperature 0, a
+    drawn one) of that side. ``None`` (choose as usual) when the grammar allows only one
+    side here, or the vocabulary does not say which tokens close the list."""
+    if vocab.closes_list is None:
+        return None
+    masked = allowed_logits(vocab, matcher, logits, state)
+    allowed = np.isfinite(masked)
+    closes = allowed & vocab.closes_list
+    opens = allowed & ~vocab.closes_list & ~vocab.eog
+    if not closes.any() or not opens.any():
+        return None
+    weights = np.exp(masked.astype(np.float64) - float(masked[allowed].max()))
+    p_none = float(weights[closes].sum() / weights[allowed].sum())
+    state.none_probability = p_none
+    side = np.where(closes if p_none >= threshold else opens, masked, -np.inf)
+    if temperature == 0:
+        token = int(side.argmax())
+    else:
+        scaled = side.astype(np.float64) / temperature
+        weights = np.exp(scaled - scaled.max())
+        token = int(rng.choice(vocab.n_vocab, p=weights / weights.sum()))
+    if not matcher.consume_token(token):
+        raise RuntimeError(f"grammar rejected token {token}: {matcher.get_error()}")
+    return token
+
+
 def answer_tokens(
     vocab: Vocabulary,
     matcher: Any,
@@ -93,8 +134,12 @@ def answer_tokens(
     rng: Any,
     fast_forward: bool,
     state: AnswerState,
+    none_threshold: float | None = None,
 ) -> Generator[list[int], Any, None]:
     """Yield the tokens to decode next; be sent the logits after them (first: the prompt's).
+
+    ``none_threshold``: decide the first choice between no call and a call by the model's
+    probability of none (:func:`choose_none_or_call`) rather than by its likeliest token.
 
     Fast-forward: where the grammar allows exactly one continuation (keys, punctuation,
     the rest of a tool name once it is unique), llguidance's forced tokens are taken
@@ -106,6 +151,7 @@ def answer_tokens(
     generated = state.generated
     look_for_forced = fast_forward
     in_quotes = False  # inside a string that a forced run opened (a name, a key, an enum)
+    weigh_none = none_threshold is not None
     while True:
         if look_for_forced:
             tick = clock()
@@ -132,7 +178,14 @@ def answer_tokens(
             state.decode_calls += 1
             pending = []
         tick = clock()
-        token = sample(vocab, matcher, logits, temperature, rng, state)
+        token = None
+        if weigh_none:
+            weigh_none = False
+            token = choose_none_or_call(
+                vocab, matcher, logits, none_threshold or 0.0, temperature, rng, state
+            )
+        if token is None:
+            token = sample(vocab, matcher, logits, temperature, rng, state)
         state.grammar_s += clock() - tick
         state.logprobs.append((len(generated), log_probability(logits, token)))
         state.first_token_at = state.first_token_at or clock()

@@ -142,6 +142,7 @@ def to_wire(message: Message) -> JsonObject:
                 "seed": value.seed,
                 "max_calls": value.max_calls,
                 "max_string_length": value.max_string_length,
+                "none_threshold": value.none_threshold,
             }
         data[name] = value
     return data
@@ -227,6 +228,7 @@ def _decoding(value: Any) -> DecodingSettings:
         seed=_int(data.get("seed")),
         max_calls=_int(data.get("max_calls")),
         max_string_length=_int(data.get("max_string_length")),
+        none_threshold=_optional(_float)(data.get("none_threshold")),
     )
 
 

@@ -251,6 +251,7 @@ class JobHandler:
                     grammar_ms=completion.grammar_ms,
                     forced_tokens=completion.forced_tokens,
                     decode_calls=completion.decode_calls,
+                    none_probability=completion.none_probability,
                 )
             )
             self._describe_output(span, completion)

@@ -139,9 +139,12 @@ def llm_response_attributes(
     grammar_ms: float,
     forced_tokens: int,
     decode_calls: int,
+    none_probability: float | None = None,
 ) -> dict[str, Any]:
     """GenAI and OpenInference attributes of a finished model call (usage and timing)."""
+    extra = {} if none_probability is None else {"needle.none.probability": none_probability}
     return {
+        **extra,
         "gen_ai.response.model": model,
         "gen_ai.usage.input_tokens": prompt_tokens,
         "gen_ai.usage.output_tokens": completion_tokens,
