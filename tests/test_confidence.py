@@ -160,9 +160,9 @@ def test_a_calibrated_model_reports_calibrated_confidence(tmp_path) -> None:
     from pipeline.models import MODELS_DIR, smollm2_path
     from workers.confidence import METADATA_KEY
     from workers.engine import DecodingSettings, LlamaEngine
+    from workers.handler import JobHandler
     from workers.prompts import NeedlePromptFormat
     from workers.toolset import ToolSet, answer_schema, normalize_tools
-    from workers.worker import JobHandler
 
     calibration = Calibration(0.5, 1.0)
     built = tmp_path / "calibrated.gguf"

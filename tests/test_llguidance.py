@@ -2,7 +2,7 @@
 decoding, ``$ref``/``$defs`` resolve per tool, schemas it cannot compile become error lines,
 and no ``ok`` line carries a number JSON cannot hold.
 
-Decoding runs the real worker code (:class:`workers.worker.JobHandler`) on the real test
+Decoding runs the real worker code (:class:`workers.handler.JobHandler`) on the real test
 model through llama.cpp, sampling at temperature 1 over several seeds so the random-weight
 model tries many values: any value the grammar let through that breaks the schema would be
 an ``invalid_arguments`` line.
@@ -23,10 +23,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tests.conftest import write_jsonl
 from workers.engine import DecodingSettings, LlamaEngine
+from workers.handler import JobHandler, parse_answer
 from workers.messages import Job, to_wire
 from workers.prompts import make_prompt_format
 from workers.toolset import CallValidationError, ToolSet, normalize_tools, tools_key
-from workers.worker import JobHandler, parse_answer
 
 SEEDS = range(12)
 QUERIES = ("please do it", "set the value now", "use the probe tool")

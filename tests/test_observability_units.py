@@ -16,13 +16,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from workers.engine import Completion, DecodingSettings
+from workers.handler import JobHandler
 from workers.messages import Job, Result
 from workers.prompts import make_prompt_format
 from workers.telemetry.attributes import inject_trace_context, redact_error_message, tool_call_parts
 from workers.telemetry.export import GuardedSpanExporter
 from workers.telemetry.providers import create_tracer_provider, shutdown_within
 from workers.telemetry.settings import REDACTED, TelemetryConfigError, resolve_settings
-from workers.worker import JobHandler
 
 TOOLS = [
     {

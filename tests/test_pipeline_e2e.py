@@ -268,7 +268,7 @@ CLI_OPTIONS = {
     "--executor", "--ray-address",
     "--input-format", "--output-format", "--project",
     "--retry-errors", "--query-column", "--id-column", "--keep-columns",
-    "--review-below", "--review-file",
+    "--review-below", "--review-file", "--none-threshold",
 }  # fmt: skip
 
 

@@ -17,10 +17,10 @@ from opentelemetry.trace import NoOpTracer
 from pipeline.requests import ToolCache, build_request, decode_line, read_id
 from training import data as D
 from workers.engine import Completion, DecodingSettings
+from workers.handler import JobHandler
 from workers.messages import Job, expect, to_wire
 from workers.prompts import make_prompt_format
 from workers.protocol import HEADER, decode_body, encode_frame
-from workers.worker import JobHandler
 
 
 class RecordingEngine:

@@ -7,6 +7,7 @@ from conftest import sample_tools
 
 from pipeline.idset import IdSet
 from pipeline.models import ModelError, parse_hub_reference
+from workers.handler import parse_answer
 from workers.protocol import ProtocolError, encode_frame, read_frame
 from workers.toolset import (
     CallValidationError,
@@ -16,7 +17,6 @@ from workers.toolset import (
     bounded_schema,
     normalize_tools,
 )
-from workers.worker import parse_answer
 
 
 def test_openai_and_bare_tools_normalise_to_the_same_shape():

@@ -3,7 +3,7 @@
 :class:`ModelActor` is a plain class; :mod:`pipeline.raypool` makes it a Ray actor
 (``ray.remote(num_cpus=threads)``), so this module never imports Ray. It speaks the same
 typed messages as the worker process (:mod:`workers.messages`, as wire dicts), and
-answers each job with :class:`workers.worker.JobHandler`: prompt, decode, parse and
+answers each job with :class:`workers.handler.JobHandler`: prompt, decode, parse and
 validate exist once.
 
 The model reaches the actor's node either as the file's bytes (a local path, sent once

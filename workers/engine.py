@@ -318,7 +318,12 @@ class LlamaEngine:
         return min(settings.max_tokens, self.n_ctx - len(tokens))
 
     def _answer_loop(
-        self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings, state: AnswerState
+        self,
+        tokens: Sequence[int],
+        grammar: Any,
+        settings: DecodingSettings,
+        max_tokens: int,
+        state: AnswerState,
     ) -> Any:
         """The answer's token loop (:func:`workers.generation.answer_tokens`), primed."""
         # A generator per request, from the seed and the prompt: the same request gets the
@@ -330,7 +335,7 @@ class LlamaEngine:
         loop = answer_tokens(
             self._vocabulary,
             matcher,
-            max_tokens=self._max_tokens(tokens, settings),
+            max_tokens=max_tokens,
             temperature=settings.temperature,
             rng=self._np.random.default_rng([settings.seed, prompt_hash]),
             fast_forward=self.fast_forward,
@@ -373,14 +378,14 @@ class LlamaEngine:
     def complete(
         self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
     ) -> Completion:
-        self._max_tokens(tokens, settings)
+        max_tokens = self._max_tokens(tokens, settings)
         started = time.perf_counter()
         reused = self._restore_prefix(tokens)
         self._decode(tokens[reused:])
         if self._saved_prompts and len(tokens) - reused >= SAVE_MIN_NEW_TOKENS:
             self._save_prompt(tokens)
         state = AnswerState()
-        loop = self._answer_loop(tokens, grammar, settings, state)
+        loop = self._answer_loop(tokens, grammar, settings, max_tokens, state)
         try:
             pending = loop.send(self._logits(-1))
             while True:

@@ -19,12 +19,14 @@ TOOLSET_CACHE_SIZE = 32
 
 
 class RequestFailed(Exception):
-    """A request-level failure with an output error type."""
+    """A request-level failure with an output error type; ``inference``: the model call it
+    came during or after (its tokens and time still count), if there was one."""
 
-    def __init__(self, error_type: str, message: str) -> None:
+    def __init__(self, error_type: str, message: str, inference: Any = None) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
+        self.inference = inference
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
@@ -99,7 +100,6 @@ def llm_request_attributes(
 ) -> dict[str, Any]:
     """GenAI and OpenInference attributes of a model call, before it runs; ``query`` and
     ``tools`` (content) only when content is captured."""
-    import orjson
 
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": operation,
@@ -162,6 +162,61 @@ def llm_response_attributes(
     }
 
 
+def output_message_attributes(
+    answer: Any, text: str, finish_reason: str, capture_content: bool
+) -> dict[str, Any]:
+    """The model's answer as GenAI output messages (tool-call parts) and OpenInference
+    output attributes: tool names always; argument values and the raw text only with
+    content capture. ``answer``: the parsed answer, None when the text is not JSON."""
+    names = call_names(answer)
+    prefix = "llm.output_messages.0.message"
+    attributes: dict[str, Any] = {"needle.calls.names": names, f"{prefix}.role": "assistant"}
+    for index, name in enumerate(names):
+        attributes[f"{prefix}.tool_calls.{index}.tool_call.function.name"] = name
+    if not capture_content:
+        return attributes
+    parts = tool_call_parts(answer)
+    if parts is None:
+        parts = [{"type": "text", "content": text}]
+    elif parts and finish_reason == "stop":
+        finish_reason = "tool_call"
+    message = {"role": "assistant", "parts": parts, "finish_reason": finish_reason}
+    attributes["gen_ai.output.messages"] = orjson.dumps([message]).decode()
+    attributes["needle.output.raw"] = text
+    attributes["output.value"] = text
+    attributes["output.mime_type"] = "application/json"
+    for index, part in enumerate(parts):
+        if part.get("type") == "tool_call":
+            key = f"{prefix}.tool_calls.{index}.tool_call.function.arguments"
+            attributes[key] = orjson.dumps(part.get("arguments")).decode()
+    return attributes
+
+
+def tool_call_attributes(
+    name: str, index: int, arguments: Any, capture_content: bool
+) -> dict[str, Any]:
+    """An ``execute_tool`` span's attributes (GenAI semantic conventions); the arguments
+    only with content capture."""
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": name,
+        "gen_ai.tool.type": "function",
+        "tool.name": name,
+        "needle.call.index": index,
+    }
+    if capture_content:
+        encoded = orjson.dumps(arguments).decode()
+        attributes["gen_ai.tool.call.arguments"] = encoded
+        attributes["input.value"] = encoded
+    return attributes
+
+
+def tool_result_attributes(value: Any) -> dict[str, Any]:
+    """A tool's return value on its span (with content capture only)."""
+    encoded = orjson.dumps(value).decode()
+    return {"gen_ai.tool.call.result": encoded, "output.value": encoded}
+
+
 def annotate_root_result(
     span: Span,
     status: str,
@@ -178,8 +233,6 @@ def annotate_root_result(
     span.set_attribute("needle.attempts", attempts)
     span.set_attribute("needle.retries", max(0, attempts - 1))
     if capture_content and status == "ok":
-        import orjson
-
         span.set_attribute("output.value", orjson.dumps(calls).decode())
         span.set_attribute("output.mime_type", "application/json")
     if status != "ok" and error_type is not None:
