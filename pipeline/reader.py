@@ -86,13 +86,13 @@ class Reader:
                 source.close()
 
     async def _read_line(self, raw: RawLine, job_tx: MemoryObjectSendStream[Pending]) -> None:
-        error, request_id, request = self._parse(raw)
+        error, request_id, request, kept = self._parse(raw)
         if request_id is None:  # answered by an earlier run
             self.outcomes.summary.skipped += 1
             return
         await self.window.acquire()
         pending = self._new_pending(raw.number, request_id, request)
-        pending.columns = raw.columns if raw.columns is not None else self._kept(raw)
+        pending.columns = raw.columns if raw.columns is not None else kept
         if error is not None:
             pending.span.set_attribute("needle.error.type", error.error_type)
             self.outcomes.failed(pending, error.error_type, error.message)
@@ -100,10 +100,14 @@ class Reader:
             self.outcomes.metrics.request_queued()
             job_tx.send_nowait(pending)  # room: the stream holds a whole window
 
-    def _parse(self, raw: RawLine) -> tuple[InputError | None, RequestId | None, Request | None]:
-        """(error, id, request); the id is None for a line to skip."""
+    def _parse(
+        self, raw: RawLine
+    ) -> tuple[InputError | None, RequestId | None, Request | None, dict[str, Any] | None]:
+        """(error, id, request, the JSONL line's --keep-columns fields); the id is None for
+        a line to skip."""
         line = raw.number
         request_id: RequestId = line
+        kept: dict[str, Any] | None = None
         if not self.formats.settled:
             self.formats.settle(raw.data)
         batch = self.formats.input == "openai"
@@ -113,6 +117,8 @@ class Reader:
             if raw.problem is not None:
                 raise InputError(line, "invalid_row", raw.problem)
             document = decode_line(raw.data, line)
+            if self.keep_columns:
+                kept = {k: document[k] for k in self.keep_columns if k in document}
             request_id = batch_id(document, line) if batch else read_id(document, line)
             # Only lines with a usable id take part in duplicate detection: a line that
             # is not even JSON must not make a later line's id look used.
@@ -126,14 +132,14 @@ class Reader:
                     f"{request_id} (line {line})",
                 )
             if request_id in self.resume.done_ids:
-                return None, None, None
+                return None, None, None, None
             if batch:
                 request = build_batch_request(
                     document, line, request_id, self.default_tools, self._tools, self.chat
                 )
             else:
                 request = build_request(document, line, request_id, self.default_tools, self._tools)
-            return None, request_id, request
+            return None, request_id, request, kept
         except InputError as exc:
             error = exc
         except Exception as exc:  # no input line may take the run down
@@ -141,18 +147,8 @@ class Reader:
                 line, "invalid_request", f"cannot be read: {type(exc).__name__}: {exc}", request_id
             )
         if error.error_type in RESUMED_BY_LINE and line in self.resume.done_lines:
-            return None, None, None
-        return error, error.id, None
-
-    def _kept(self, raw: RawLine) -> dict[str, Any] | None:
-        """A JSONL line's --keep-columns fields (those it has)."""
-        if not self.keep_columns or raw.too_long:
-            return None
-        try:
-            document = decode_line(raw.data, raw.number)
-        except InputError:
-            return None
-        return {k: document[k] for k in self.keep_columns if k in document}
+            return None, None, None, None
+        return error, error.id, None, kept
 
     def _new_pending(self, line: int, request_id: RequestId, request: Request | None) -> Pending:
         self._seq += 1
