@@ -141,3 +141,24 @@ def test_a_malformed_csv_row_is_that_rows_error_only(tmp_path: Path) -> None:
     assert batch is not None and [raw.number for raw in batch] == [1, 2, 3]
     assert [raw.problem is not None for raw in batch] == [False, True, False]
     assert batch[1].problem is not None and batch[1].problem.startswith("row 2: field larger")
+
+
+def test_jsonl_keep_columns_on_answers_and_error_lines(tmp_path: Path) -> None:
+    lines = [
+        {"id": "a", "query": QUERIES[0], "batch": 7, "note": {"by": "ann"}},
+        {"id": "b", "batch": 8},  # no query: an error line, which keeps its fields too
+        {"id": "a", "query": QUERIES[1], "batch": 9},  # a duplicate id
+        {"id": "c", "query": QUERIES[2]},  # has neither field
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines) + b"{not json\n")
+    out = tmp_path / "out.jsonl"
+    done = run(source, out, "--keep-columns", "batch,note")
+    assert done.returncode == 1, done.stderr
+    by_line = {line["line"]: line for line in read_jsonl(out)}
+    assert by_line[1]["status"] == "ok"
+    assert by_line[1]["columns"] == {"batch": 7, "note": {"by": "ann"}}
+    assert by_line[2]["error"]["type"] == "missing_query" and by_line[2]["columns"] == {"batch": 8}
+    assert by_line[3]["error"]["type"] == "duplicate_id" and by_line[3]["columns"] == {"batch": 9}
+    assert by_line[4]["columns"] == {}
+    assert by_line[5]["error"]["type"] == "invalid_json" and by_line[5].get("columns") is None
