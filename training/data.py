@@ -19,25 +19,43 @@ Splits:
 
 ``python -m training.data OUTDIR`` writes ``OUTDIR/{train,valid,test_phrasing,test_tools,
 test_blind}.jsonl``.
+
+This module draws the splits (:func:`generate_split`), writes them and is the command line;
+the parts are :mod:`training.data_format` (prompt and answer text),
+:mod:`training.data_variation` (prefixes, suffixes and paraphrases),
+:mod:`training.data_chitchat` (small talk) and :mod:`training.data_examples` (examples and
+groups).  Their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import random
-import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from workers.prompts import NeedlePromptFormat
-from workers.toolset import ToolSchemaError, normalize_tools
-
+from .data_chitchat import (
+    CHITCHAT,
+    CHITCHAT_EXTRA,
+    CHITCHAT_HELD_OUT,
+    CHITCHAT_PLAIN,
+    CHITCHAT_TRAIN,
+)
+from .data_examples import SHIPPED_ORDER, make_example, make_group
+from .data_format import _canon_answers, format_answer, format_prompt
+from .data_variation import (
+    FILLERS,
+    JOINERS,
+    MORE_PREFIXES,
+    MORE_SUFFIXES,
+    PREFIXES,
+    SUFFIXES,
+    SYNONYMS,
+    vary_template,
+)
+from .data_variation import _decorate as _decorate
 from .kinds import (
     BLIND,
     BLIND_KINDS,
@@ -80,23 +98,34 @@ __all__ = [
     "CHITCHAT_TRAIN",
     "DEFAULT_SIZES",
     "EXTRA",
+    "FILLERS",
     "HELDOUT_KINDS",
+    "JOINERS",
     "KINDS",
     "KIND_BY_NAME",
+    "MORE_PREFIXES",
+    "MORE_SUFFIXES",
     "POOLS",
+    "PREFIXES",
+    "RELATED",
     "SHIPPED",
+    "SHIPPED_ORDER",
     "SKIPPED_PHRASINGS",
+    "SUFFIXES",
+    "SYNONYMS",
     "TEST_KINDS",
     "TRAIN_KINDS",
     "VOCABULARY",
     "Kind",
     "Pick",
+    "Template",
     "as_template",
     "date_value",
     "duration_seconds",
     "format_answer",
     "format_prompt",
     "generate_split",
+    "load_templates",
     "made_up_like",
     "main",
     "make_example",
@@ -112,312 +141,6 @@ __all__ = [
     "write_jsonl",
     "write_splits",
 ]
-
-# --------------------------------------------------------------------------------------------
-# Prompt and answer text.  The prompt is the serving one: the pipeline's worker normalises a
-# request's tools with workers.toolset.normalize_tools and renders them with
-# workers.prompts.NeedlePromptFormat, and so does training.
-
-_PROMPT_FORMAT = NeedlePromptFormat()
-
-
-@functools.lru_cache(maxsize=4096)
-def _normalized_tool(tool_json: bytes) -> dict[str, Any]:
-    return normalize_tools([orjson.loads(tool_json)])[0]
-
-
-def _prompt_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``tools`` as the worker puts them in the prompt (:func:`workers.toolset.
-    normalize_tools`: bare ``{name, description, parameters}``, defaults filled in, OpenAI
-    ``{"type": "function", "function": ...}`` unwrapped), each distinct tool checked once
-    (so the dicts are shared between calls: read them, do not change them)."""
-    try:
-        normalized = [_normalized_tool(orjson.dumps(tool)) for tool in tools]
-    except (ToolSchemaError, TypeError):  # (orjson.JSONEncodeError is a TypeError)
-        normalized = []
-    if len(normalized) != len(tools) or len({t["name"] for t in normalized}) != len(tools):
-        return normalize_tools(tools)  # the worker's own check, with its error message
-    return normalized
-
-
-def format_prompt(tools: Sequence[Mapping[str, Any]], query: str) -> str:
-    """``<tools>[...]</tools><query>...</query>``, byte for byte the prompt the pipeline's
-    worker renders for these tools and query; the model continues with the answer."""
-    return _PROMPT_FORMAT.render(_prompt_tools(tools), query)
-
-
-def format_answer(answers: list[dict], tools: list[dict] | None = None) -> str:
-    """The answer the model learns to write: compact JSON, arguments in grammar order."""
-    by_name = {t["name"]: t for t in tools or []}
-    calls = []
-    for a in answers:
-        params = by_name.get(a["name"], {}).get("parameters", {})
-        calls.append({"name": a["name"], "arguments": order_arguments(a["arguments"], params)})
-    return json.dumps(calls, separators=(",", ":"), ensure_ascii=False)
-
-
-# --------------------------------------------------------------------------------------------
-# Variation: prefixes and suffixes, and training-time paraphrases of templates.
-
-_VARIATION: dict[str, Any] = load_templates("variation")
-PREFIXES: list[str] = _VARIATION["prefixes"]
-SUFFIXES: list[str] = _VARIATION["suffixes"]
-# Wider variety used only on training data (``augment``): test phrasings stay unseen.
-MORE_PREFIXES: list[str] = _VARIATION["more_prefixes"]
-MORE_SUFFIXES: list[str] = _VARIATION["more_suffixes"]
-# [pattern, replacements] applied to a template's own words, never to slot values, and only
-# where the meaning (and so the answer) cannot change.
-SYNONYMS: list[tuple[str, list[str]]] = [(p, alts) for p, alts in _VARIATION["synonyms"]]
-FILLERS: list[str] = _VARIATION["fillers"]
-JOINERS: list[str] = _VARIATION["joiners"]  # between the two requests of a two-call query
-
-
-def _vary_words(rng: random.Random, text: str) -> str:
-    for pattern, alternatives in SYNONYMS:
-        if rng.random() < 0.5:
-            text = re.sub(pattern, lambda m, alt=alternatives: m.expand(rng.choice(alt)), text)
-    if rng.random() < 0.12:  # telegraphic: no articles
-        text = re.sub(r"\b(the|a|an) ", "", text)
-    if rng.random() < 0.05:  # one typo: two neighbouring letters swapped
-        words = [m for m in re.finditer(r"[a-z]{5,}", text)]
-        if words:
-            m = rng.choice(words)
-            i = rng.randrange(m.start(), m.end() - 1)
-            text = text[:i] + text[i + 1] + text[i] + text[i + 2 :]
-    return text
-
-
-def vary_template(
-    rng: random.Random, template: Template, avoid: list[str] | None = None
-) -> Template:
-    """Training-time paraphrase of a template: synonyms, dropped articles, a filler word, a
-    typo; slot placeholders and the fixed arguments stay as they are.  A paraphrase that
-    comes near one of ``avoid`` (the kind's held-out templates) is not used."""
-    for _ in range(3):
-        varied = _vary_template(rng, template)
-        if not avoid or not too_close(varied[0], avoid):
-            return varied
-    return template
-
-
-def _vary_template(rng: random.Random, template: Template) -> Template:
-    text, fixed = template
-    parts = re.split(r"(\{\w+\})", text)
-    parts = [p if i % 2 else _vary_words(rng, p) for i, p in enumerate(parts)]
-    text = "".join(parts)
-    if rng.random() < 0.12:
-        gaps = [m.start() for m in re.finditer(r" ", text)]
-        if gaps:
-            i = rng.choice(gaps)
-            text = text[:i] + " " + rng.choice(FILLERS) + text[i:]
-    return text, fixed
-
-
-def _decorate(rng: random.Random, query: str, augment: bool = False) -> str:
-    if augment and rng.random() < 0.3:
-        p = rng.choice(MORE_PREFIXES)
-        s = rng.choice(MORE_SUFFIXES)
-    else:
-        p = rng.choice(PREFIXES)
-        s = rng.choice(SUFFIXES)
-    q = p + query + s
-    if rng.random() < 0.35:
-        q = q[0].upper() + q[1:]
-    return q
-
-
-def _distractors(
-    rng: random.Random, pool: list[Kind], exclude: set[str], n: int, allow_generic: bool = True
-) -> list[Kind]:
-    cands = [k for k in pool if k.name not in exclude and (allow_generic or k.name not in RELATED)]
-    return rng.sample(cands, min(n, len(cands)))
-
-
-# --------------------------------------------------------------------------------------------
-# Small talk: requests no tool should answer.
-
-_CHITCHAT: dict[str, list[str]] = load_templates("chitchat")
-CHITCHAT_PLAIN = _CHITCHAT["train"]  # train and valid
-CHITCHAT_HELD_OUT = _CHITCHAT["held_out"]  # test splits
-CHITCHAT = CHITCHAT_PLAIN + CHITCHAT_HELD_OUT
-# Training-only lines, used in augmented training data, minus near copies of held-out ones.
-CHITCHAT_EXTRA = _CHITCHAT["train_extra"]
-_KNOWN_CHITCHAT = {c.lower() for c in CHITCHAT}
-CHITCHAT_TRAIN = CHITCHAT_PLAIN + [
-    c
-    for c in dict.fromkeys(CHITCHAT_EXTRA)
-    if c.lower() not in _KNOWN_CHITCHAT and not too_close(c.lower(), CHITCHAT_HELD_OUT)
-]
-
-# --------------------------------------------------------------------------------------------
-# Examples and splits
-
-SHIPPED_ORDER = list(SHIPPED)
-
-
-def _n_distractors(rng: random.Random) -> int:
-    if rng.random() < 0.25:
-        return rng.randint(6, 10)
-    return rng.randint(2, 5)
-
-
-def _tool_list(
-    rng: random.Random, targets: list[Kind], distract_pool: list[Kind], n: int
-) -> list[dict]:
-    """Targets plus distractors in random order; sometimes exactly the shipped tool list."""
-    names = {k.name for k in targets}
-    if (
-        SHIPPED_ORDER
-        and names <= set(SHIPPED_ORDER)
-        and rng.random() < 0.2
-        and all(KIND_BY_NAME[s] in distract_pool or s in names for s in SHIPPED_ORDER)
-    ):
-        return [KIND_BY_NAME[s].tool for s in SHIPPED_ORDER]
-    ds = _distractors(rng, distract_pool, names, n)
-    tools = [*targets, *ds]
-    rng.shuffle(tools)
-    return [t.tool for t in tools]
-
-
-def make_example(
-    rng: random.Random,
-    targets: list[Kind],
-    distract_pool: list[Kind],
-    use_test_templates: bool,
-    chitchat: bool = True,
-) -> dict:
-    def templ(k: Kind) -> Template:
-        ts = k.test_templates() if use_test_templates else k.train_templates()
-        if not ts:
-            ts = k.templates
-        return rng.choice(ts)
-
-    r = rng.random()
-    if r < 0.04 and chitchat:  # small talk: no tool fits
-        pool = CHITCHAT_HELD_OUT if use_test_templates else CHITCHAT_PLAIN
-        q = rng.choice(pool)
-        if rng.random() < 0.3 and SHIPPED_ORDER:
-            tools = [KIND_BY_NAME[s].tool for s in SHIPPED_ORDER]
-        else:
-            tools = [
-                d.tool
-                for d in _distractors(
-                    rng, distract_pool, set(), _n_distractors(rng), allow_generic=False
-                )
-            ]
-        return {"query": _decorate(rng, q), "tools": tools, "answers": []}
-    if r < 0.14:  # no matching tool
-        k = rng.choice(targets)
-        q, _ = k.render(rng, templ(k))
-        excl = {x.name for x in KINDS if x.group == k.group}
-        shipped_groups = {KIND_BY_NAME[s].group for s in SHIPPED_ORDER}
-        if rng.random() < 0.25 and SHIPPED_ORDER and k.group not in shipped_groups:
-            tools = [KIND_BY_NAME[s].tool for s in SHIPPED_ORDER]
-        else:
-            tools = [
-                d.tool
-                for d in _distractors(
-                    rng, distract_pool, excl, _n_distractors(rng), allow_generic=False
-                )
-            ]
-        return {"query": _decorate(rng, q), "tools": tools, "answers": []}
-    if r < 0.26:  # two calls
-        k1, k2 = rng.sample(targets, 2)
-        q1, a1 = k1.render(rng, templ(k1))
-        q2, a2 = k2.render(rng, templ(k2))
-        joiner = rng.choice(JOINERS)
-        query = q1 + joiner + q2
-        tools = _tool_list(rng, [k1, k2], distract_pool, max(1, _n_distractors(rng) - 1))
-        return {
-            "query": _decorate(rng, query),
-            "tools": tools,
-            "answers": [{"name": k1.name, "arguments": a1}, {"name": k2.name, "arguments": a2}],
-        }
-    k = rng.choice(targets)
-    q, a = k.render(rng, templ(k))
-    tools = _tool_list(rng, [k], distract_pool, _n_distractors(rng))
-    return {
-        "query": _decorate(rng, q),
-        "tools": tools,
-        "answers": [{"name": k.name, "arguments": a}],
-    }
-
-
-def make_group(
-    rng: random.Random,
-    targets: list[Kind],
-    use_test_templates: bool,
-    size: int,
-    augment: bool = False,
-) -> list[dict]:
-    """``size`` examples that share one tool list (cheap to train on: the trainer packs
-    examples with the same tool list into one sequence).  ``augment`` paraphrases templates
-    (:func:`vary_template`) and makes up a quarter of the copied values."""
-    fresh = 0.25 if augment else 0.0
-    if use_test_templates:
-        chitchat = CHITCHAT_HELD_OUT
-    else:
-        chitchat = CHITCHAT_TRAIN if augment else CHITCHAT_PLAIN
-
-    def templ(k: Kind) -> Template:
-        ts = k.test_templates() if use_test_templates else k.train_templates()
-        t = rng.choice(ts or k.templates)
-        if not augment:
-            return t
-        return vary_template(rng, t, [h for h, _ in k.test_templates()])
-
-    def decorate(q: str) -> str:
-        return _decorate(rng, q, augment)
-
-    if SHIPPED_ORDER and rng.random() < 0.2:
-        kinds = [KIND_BY_NAME[s] for s in SHIPPED_ORDER]
-    else:
-        kinds = rng.sample(targets, min(len(targets), _n_distractors(rng) + 1))
-    names = {k.name for k in kinds}
-    groups = {k.group for k in kinds}
-    absent = [k for k in targets if k.group not in groups]
-    can_abstain = not (names & RELATED) and absent
-    tools = [k.tool for k in kinds]
-    out = []
-    for _ in range(size):
-        r = rng.random()
-        if r < 0.04 and can_abstain:
-            out.append({"query": decorate(rng.choice(chitchat)), "tools": tools, "answers": []})
-        elif r < 0.14 and can_abstain:
-            k = rng.choice(absent)
-            q, _ = k.render(rng, templ(k), fresh)
-            out.append({"query": decorate(q), "tools": tools, "answers": []})
-        elif r < 0.27 and len(kinds) >= 2:
-            k1, k2 = rng.sample(kinds, 2)
-            q1, a1 = k1.render(rng, templ(k1), fresh)
-            q2, a2 = k2.render(rng, templ(k2), fresh)
-            joiner = rng.choice(JOINERS)
-            out.append(
-                {
-                    "query": decorate(q1 + joiner + q2),
-                    "tools": tools,
-                    "answers": [
-                        {"name": k1.name, "arguments": a1},
-                        {"name": k2.name, "arguments": a2},
-                    ],
-                }
-            )
-        else:
-            k = rng.choice(kinds)
-            q, a = k.render(rng, templ(k), fresh)
-            out.append(
-                {
-                    "query": decorate(q),
-                    "tools": tools,
-                    "answers": [{"name": k.name, "arguments": a}],
-                }
-            )
-    return out
-
-
-def _canon_answers(ex: dict) -> dict:
-    ex["answers"] = json.loads(format_answer(ex["answers"], ex["tools"]))
-    return ex
 
 
 def generate_split(

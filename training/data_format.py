@@ -1,0 +1,60 @@
+"""Prompt and answer text of the synthetic data.  The prompt is the serving one: the
+pipeline's worker normalises a request's tools with :func:`workers.toolset.normalize_tools`
+and renders them with :class:`workers.prompts.NeedlePromptFormat`, and so does training.
+The answer is compact JSON with the arguments in grammar order."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from workers.prompts import NeedlePromptFormat
+from workers.toolset import ToolSchemaError, normalize_tools
+
+from .kinds import order_arguments
+
+_PROMPT_FORMAT = NeedlePromptFormat()
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_tool(tool_json: bytes) -> dict[str, Any]:
+    return normalize_tools([orjson.loads(tool_json)])[0]
+
+
+def _prompt_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``tools`` as the worker puts them in the prompt (:func:`workers.toolset.
+    normalize_tools`: bare ``{name, description, parameters}``, defaults filled in, OpenAI
+    ``{"type": "function", "function": ...}`` unwrapped), each distinct tool checked once
+    (so the dicts are shared between calls: read them, do not change them)."""
+    try:
+        normalized = [_normalized_tool(orjson.dumps(tool)) for tool in tools]
+    except (ToolSchemaError, TypeError):  # (orjson.JSONEncodeError is a TypeError)
+        normalized = []
+    if len(normalized) != len(tools) or len({t["name"] for t in normalized}) != len(tools):
+        return normalize_tools(tools)  # the worker's own check, with its error message
+    return normalized
+
+
+def format_prompt(tools: Sequence[Mapping[str, Any]], query: str) -> str:
+    """``<tools>[...]</tools><query>...</query>``, byte for byte the prompt the pipeline's
+    worker renders for these tools and query; the model continues with the answer."""
+    return _PROMPT_FORMAT.render(_prompt_tools(tools), query)
+
+
+def format_answer(answers: list[dict], tools: list[dict] | None = None) -> str:
+    """The answer the model learns to write: compact JSON, arguments in grammar order."""
+    by_name = {t["name"]: t for t in tools or []}
+    calls = []
+    for a in answers:
+        params = by_name.get(a["name"], {}).get("parameters", {})
+        calls.append({"name": a["name"], "arguments": order_arguments(a["arguments"], params)})
+    return json.dumps(calls, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canon_answers(ex: dict) -> dict:
+    ex["answers"] = json.loads(format_answer(ex["answers"], ex["tools"]))
+    return ex
