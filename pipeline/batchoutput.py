@@ -23,32 +23,9 @@ from typing import Any
 
 import orjson
 
-from pipeline.requests import LINE_ERRORS
 from pipeline.results import ResultLine, ResultLineError, decode_line
+from workers.errors import anonymous, client_fault
 from workers.messages import ErrorInfo, Usage
-
-# Error types that mean the request itself is at fault (status 400); any other is 500.
-REQUEST_ERRORS = frozenset(
-    {
-        "invalid_utf8",
-        "invalid_json",
-        "not_an_object",
-        "line_too_long",
-        "invalid_id",
-        "duplicate_id",
-        "invalid_request",
-        "missing_query",
-        "invalid_query",
-        "missing_tools",
-        "invalid_tools",
-        "invalid_tool_schema",
-        "invalid_tool_choice",
-        "invalid_body",
-        "unsupported_url",
-        "unsupported_messages",
-        "context_overflow",
-    }
-)
 
 
 def to_batch_dict(result: ResultLine, created: int | None = None) -> dict[str, Any]:
@@ -61,7 +38,7 @@ def to_batch_dict(result: ResultLine, created: int | None = None) -> dict[str, A
         }
     else:
         error = result.error or ErrorInfo("error", "")
-        status = 400 if error.type in REQUEST_ERRORS else 500
+        status = 400 if client_fault(error.type) else 500
         body_error = {
             "message": error.message,
             "type": "invalid_request_error" if status == 400 else "server_error",
@@ -76,7 +53,7 @@ def to_batch_dict(result: ResultLine, created: int | None = None) -> dict[str, A
     return {
         "id": f"batch_req_{trace}",
         # a line that has no custom_id of its own (not JSON, no valid custom_id): null
-        "custom_id": None if result.error_type in LINE_ERRORS else str(result.id),
+        "custom_id": None if anonymous(result.error_type) else str(result.id),
         "response": response,
         "error": None,
         "trace_id": result.trace_id,

@@ -14,6 +14,7 @@ from pipeline.config import RunSummary
 from pipeline.metrics import PipelineMetrics
 from pipeline.results import ResultLine
 from pipeline.work import Outcome, Pending
+from workers.errors import ErrorType
 from workers.messages import ErrorInfo, Ready, Result
 from workers.telemetry.attributes import record_error, redact_error_message, trace_id_hex
 
@@ -91,7 +92,7 @@ class Outcomes:
     def failed(self, pending: Pending, error_type: str, message: str) -> None:
         """``pending`` ends as an error line (a bad input line, a timeout, a crash)."""
         result = self._base(pending)
-        result.error = ErrorInfo(error_type, message)
+        result.error = ErrorInfo(ErrorType(error_type), message)
         redacted = redact_error_message(error_type, message, self.capture_content)
         record_error(pending.span, error_type, redacted)
         self.out_tx.send_nowait(Outcome(pending, result))

@@ -20,7 +20,6 @@ from pipeline.formats import LineFormats
 from pipeline.idset import IdSet
 from pipeline.outcomes import Outcomes
 from pipeline.requests import (
-    RESUMED_BY_LINE,
     InputError,
     Request,
     RequestId,
@@ -146,7 +145,7 @@ class Reader:
             error = InputError(
                 line, "invalid_request", f"cannot be read: {type(exc).__name__}: {exc}", request_id
             )
-        if error.error_type in RESUMED_BY_LINE and line in self.resume.done_lines:
+        if error.error_type.by_line and line in self.resume.done_lines:
             return None, None, None, None
         return error, error.id, None, kept
 

@@ -8,18 +8,11 @@ from typing import Any
 
 import orjson
 
+from workers.errors import ErrorType
 from workers.toolset import ToolChoice, ToolSchemaError, normalize_tools, tools_key
 
 RequestId = str | int
 
-# Errors found before the line has an id of its own: their output line carries the line
-# number as its id, and a resume recognises them by line number, never by id.
-LINE_ERRORS = frozenset(
-    {"invalid_utf8", "invalid_json", "not_an_object", "line_too_long", "invalid_id"}
-)
-# Error lines that a resume finds by line number: the above, duplicates (whose id
-# belongs to the earlier line) and lines that failed in an unforeseen way.
-RESUMED_BY_LINE = LINE_ERRORS | {"duplicate_id", "invalid_request"}
 # Nesting a request may have: deeper JSON cannot be re-encoded for a worker (orjson
 # stops at 254 levels) and would exhaust the schema validator's recursion.
 MAX_NESTING = 64
@@ -42,7 +35,7 @@ class InputError(Exception):
     def __init__(self, line: int, error_type: str, message: str, id: RequestId | None = None):
         super().__init__(f"line {line}: {message}")
         self.line = line
-        self.error_type = error_type
+        self.error_type = ErrorType(error_type)
         self.message = f"line {line}: {message}"
         self.id: RequestId = id if id is not None else line
 

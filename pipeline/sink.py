@@ -20,8 +20,8 @@ import orjson
 
 from pipeline.batchoutput import decode_any_line
 from pipeline.idset import IdSet
-from pipeline.requests import RESUMED_BY_LINE
 from pipeline.results import ResultLineError
+from workers.errors import found_by_line
 
 META_SUFFIX = ".meta.json"
 
@@ -37,7 +37,7 @@ class ResumeRefused(Exception):
 @dataclass
 class ResumeState:
     done_ids: IdSet = field(default_factory=IdSet)
-    # Input lines whose error line carries no id of theirs (see RESUMED_BY_LINE).
+    # Input lines whose error line a resume finds by line number (workers.errors).
     done_lines: set[int] = field(default_factory=set)
     lines: int = 0
     errors: int = 0  # error lines among them
@@ -278,7 +278,7 @@ def scan_existing_output(path: Path, drop_errors: bool = False) -> ResumeState:
             kept_end += len(raw)
             if not result.ok:
                 state.errors += 1
-            if result.error_type in RESUMED_BY_LINE:
+            if found_by_line(result.error_type):
                 state.done_lines.add(result.line)
             else:
                 state.done_ids.add(result.id)

@@ -162,3 +162,18 @@ def test_jsonl_keep_columns_on_answers_and_error_lines(tmp_path: Path) -> None:
     assert by_line[3]["error"]["type"] == "duplicate_id" and by_line[3]["columns"] == {"batch": 9}
     assert by_line[4]["columns"] == {}
     assert by_line[5]["error"]["type"] == "invalid_json" and by_line[5].get("columns") is None
+
+
+def test_a_resume_does_not_redo_a_malformed_csv_row(tmp_path: Path) -> None:
+    """The row's error line has no id of its own: a resume finds it by its line number."""
+    table = tmp_path / "rows.csv"
+    big = "x" * 200_000  # over the csv module's field size limit (131,072)
+    table.write_text(f"query\nplay jazz\n{big}\nturn off the lights\n", "utf-8")
+    out = tmp_path / "out.jsonl"
+    first = run(table, out)
+    assert first.returncode == 1, first.stderr
+    kinds = {line["line"]: (line["error"] or {}).get("type") for line in read_jsonl(out)}
+    assert kinds == {1: None, 2: "invalid_row", 3: None}
+    again = run(table, out)
+    assert "3 already done (resumed)" in again.stderr, again.stderr
+    assert sorted(line["line"] for line in read_jsonl(out)) == [1, 2, 3]

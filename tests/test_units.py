@@ -142,3 +142,29 @@ def test_frames_round_trip_and_detect_truncation(tmp_path):
         assert read_frame(stream) == {"type": "job", "n": 1}
         with pytest.raises(ProtocolError):
             read_frame(stream)
+
+
+def test_every_error_type_is_documented_and_no_other_is_accepted() -> None:
+    import re
+
+    from conftest import PROJECT_ROOT
+
+    from pipeline.requests import InputError
+    from workers.errors import ErrorType, anonymous, client_fault, found_by_line
+    from workers.prepared import RequestFailed
+
+    usage = (PROJECT_ROOT / "docs" / "usage.md").read_text()
+    table = usage[usage.index("| error type | when |") :].split("\n\n")[0]
+    documented = set(
+        re.findall(r"`([a-z_0-9]+)`", "\n".join(r.split(" | ")[0] for r in table.splitlines()))
+    )
+    assert documented == {e.value for e in ErrorType}
+    with pytest.raises(ValueError):
+        RequestFailed("new_kind_of_failure", "a type nobody added to workers/errors.py")
+    with pytest.raises(ValueError):
+        InputError(3, "invalid_jsn", "a misspelt type")
+    assert client_fault("missing_tools") and not client_fault("timeout")
+    assert not client_fault("a type an older version wrote")
+    assert anonymous("invalid_json") and found_by_line("invalid_json")
+    assert found_by_line("duplicate_id") and not anonymous("duplicate_id")
+    assert not found_by_line("missing_query") and not found_by_line("truncated")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workers.engine import DecodingSettings
+from workers.errors import ErrorType
 from workers.grammar import GrammarError, describe
 from workers.toolset import ToolChoice, ToolSet, answer_schema, arguments_schema
 
@@ -24,7 +25,7 @@ class RequestFailed(Exception):
 
     def __init__(self, error_type: str, message: str, inference: Any = None) -> None:
         super().__init__(message)
-        self.error_type = error_type
+        self.error_type = ErrorType(error_type)
         self.message = message
         self.inference = inference
 
