@@ -61,9 +61,18 @@ class IdSet:
         self._count += 1
         return True
 
-    def _grow(self) -> None:
+    def reserve(self, count: int) -> None:
+        """Make room for ``count`` ids at once: growing on the way there would hold the old
+        table and the new one together (at a million ids, 8 MB beside 16)."""
+        size = len(self._slots)
+        while size < count * 2:
+            size *= 2
+        if size > len(self._slots):
+            self._grow(size)
+
+    def _grow(self, size: int | None = None) -> None:
         old = self._slots[self._slots != 0]
-        self._slots = np.zeros(len(self._slots) * 2, dtype=np.uint64)
+        self._slots = np.zeros(size or len(self._slots) * 2, dtype=np.uint64)
         self._count = 0
         for key in old:
             self._insert(key)

@@ -75,6 +75,9 @@ class Reader:
         )
         async with job_tx:
             try:
+                if isinstance(source, TableSource):
+                    await anyio.to_thread.run_sync(source.open)
+                    self._seen.reserve(source.rows or 0)
                 async with aclosing(source.batches()) as batches:
                     async for batch in batches:
                         for raw in batch:

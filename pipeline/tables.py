@@ -105,6 +105,7 @@ class TableSource:
         self.kind = kind
         self.columns = columns
         self._rows: Iterator[dict[str, Any]] | None = None
+        self.rows: int | None = None  # how many the file says it has (Parquet), once open
         self._number = 0
         self._closers: list[Any] = []
 
@@ -148,11 +149,14 @@ class TableSource:
                 "Parquet input needs pyarrow: pip install 'needle-pipeline[parquet]'"
             ) from None
         try:
-            parquet = pq.ParquetFile(self.path)
+            # pre_buffer (whole row groups read ahead) helps remote file systems; for a
+            # local file it only holds a row group more in memory.
+            parquet = pq.ParquetFile(self.path, pre_buffer=False)
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise TableError(f"cannot read {self.path} as Parquet: {exc}") from None
         self._closers.append(parquet.close)
         self._check(parquet.schema_arrow.names)
+        self.rows = parquet.metadata.num_rows
         needed = self.columns.needed()
 
         def rows() -> Iterator[dict[str, Any]]:
@@ -191,7 +195,7 @@ class TableSource:
 
     async def batches(self) -> AsyncIterator[list[RawLine]]:
         if self._rows is None:
-            self.open()
+            await anyio.to_thread.run_sync(self.open)
         while True:
             batch = await anyio.to_thread.run_sync(self._read_batch, abandon_on_cancel=True)
             if batch is None:
