@@ -227,14 +227,17 @@ def test_cases_are_real_bfcl_lines(wheel: Path) -> None:
 
 
 @pytest.mark.slow
-def test_pipeline_accepts_every_converted_schema(wheel: Path) -> None:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+def test_pipeline_accepts_every_converted_schema(wheel: Path, test_model: Path) -> None:
+    """Every BFCL tool list compiles into the pipeline's own answer grammar (llguidance,
+    through the worker's engine; a schema it cannot take raises GrammarError)."""
+    from workers.engine import LlamaEngine
 
+    engine = LlamaEngine(test_model, n_threads=1)
     for category in bfcl.CATEGORIES:
         for e in bfcl.load_category(category, wheel):
             tools = normalize_tools(e.tools)
             ToolSet(tools)
-            assert json_schema_to_gbnf(json.dumps(answer_schema(tools, 8, 128))), e.id
+            assert engine.compile_grammar(answer_schema(tools, 8, 128)), e.id
 
 
 @pytest.mark.slow

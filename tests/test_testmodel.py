@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -125,59 +124,24 @@ def test_chat_template_renders_tools_and_generation_prompt() -> None:
     assert bare == "<|user|>hi\n"
 
 
-def _bounded(schema: Any) -> Any:
-    """Copy of a parameter schema with ``maxLength: 64`` on free strings (as the pipeline does)."""
-    schema = copy.deepcopy(schema)
+def test_grammar_constrained_greedy_answers_finish_and_validate() -> None:
+    """Through the worker's own engine and llguidance answer grammar, as the pipeline runs."""
+    from workers.engine import DecodingSettings, LlamaEngine
+    from workers.prompts import NeedlePromptFormat
+    from workers.toolset import answer_schema, normalize_tools
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "string" and not {"enum", "const", "maxLength"} & node.keys():
-                node["maxLength"] = 64
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
-    return schema
-
-
-def _answer_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "type": "array",
-        "maxItems": 4,
-        "items": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "properties": {
-                        "name": {"const": tool["name"]},
-                        "arguments": _bounded(tool["parameters"]),
-                    },
-                    "required": ["name", "arguments"],
-                    "additionalProperties": False,
-                }
-                for tool in tools
-            ]
-        },
-    }
-
-
-def test_grammar_constrained_greedy_answers_finish_and_validate(llm: Any) -> None:
-    from llama_cpp.llama_grammar import LlamaGrammar
-
-    grammar = LlamaGrammar.from_json_schema(json.dumps(_answer_schema(TOOLS)), verbose=False)
-    tools_json = json.dumps(TOOLS, separators=(",", ":"), ensure_ascii=False)
+    engine = LlamaEngine(DEFAULT_MODEL_PATH, n_ctx=4096, n_threads=1)
+    settings = DecodingSettings()
+    tools = normalize_tools(TOOLS)
+    grammar = engine.compile_grammar(answer_schema(tools, 4, 64))
     parameters = {tool["name"]: tool["parameters"] for tool in TOOLS}
     answers = []
     for query in SAMPLE_QUERIES:
-        prompt = f"<tools>{tools_json}</tools><query>{query}</query>"
-        out = llm.create_completion(prompt, grammar=grammar, max_tokens=256, temperature=0)
-        choice = out["choices"][0]
-        assert choice["finish_reason"] == "stop", (query, choice["text"])
-        assert out["usage"]["completion_tokens"] < 128, (query, choice["text"])
-        calls = json.loads(choice["text"])
+        tokens = engine.tokenize(NeedlePromptFormat().render(tools, query))
+        out = engine.complete(tokens, grammar, settings)
+        assert out.finish_reason == "stop", (query, out.text)
+        assert out.completion_tokens < 128, (query, out.text)
+        calls = json.loads(out.text)
         assert isinstance(calls, list) and len(calls) <= 4
         for call in calls:
             assert set(call) == {"name", "arguments"}

@@ -4,7 +4,8 @@
   (``{id, status, calls}``), per tool and overall.
 * :func:`eval_cli` -- ``eval DATA.jsonl``: writes a requests file, runs the pipeline
   (``python -m pipeline REQS -o RESULTS --overwrite``) and prints the scores; ``--direct``
-  decodes in-process with llama.cpp instead (grammar-constrained greedy, as the pipeline does).
+  decodes in this process instead, one request at a time, with the worker's own engine and
+  llguidance answer grammar (no supervisor, no worker processes).
   ``eval --bfcl CATEGORY[,...]`` does the same on the Berkeley Function Calling Leaderboard
   (:mod:`training.bfcl`, scored by BFCL's rules in :mod:`training.bfcl_score`).
 """
@@ -105,67 +106,42 @@ def format_report(s: dict, title: str = "") -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Direct decoding with llama.cpp (what the pipeline does: grammar-constrained greedy).
-
-
-def answer_schema(tools: list[dict], max_calls: int = 4, max_string_length: int = 128) -> dict:
-    """The pipeline's answer schema (``workers.toolset.answer_schema``) when importable."""
-    try:
-        from workers.toolset import answer_schema as pipeline_schema
-    except ImportError:
-        pass
-    else:
-        return pipeline_schema(tools, max_calls, max_string_length)
-    variants = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": t["name"]},
-                "arguments": t.get("parameters") or {"type": "object", "properties": {}},
-            },
-            "required": ["name", "arguments"],
-            "additionalProperties": False,
-        }
-        for t in tools
-    ]
-    if not variants:
-        return {"const": []}
-    return {"type": "array", "maxItems": max_calls, "items": {"anyOf": variants}}
+# Direct decoding: the pipeline's engine and grammar in this process, without the supervisor.
 
 
 class DirectDecoder:
-    def __init__(self, model_path: str | Path, n_ctx: int = 2048, threads: int | None = None):
-        from llama_cpp import Llama
+    """One request at a time through the worker's own engine (``workers.engine``): the
+    Needle prompt, the llguidance answer grammar and greedy decoding, as in the pipeline."""
 
-        self.llm = Llama(
-            str(model_path),
-            n_ctx=n_ctx,
-            n_threads=threads or 2,
-            n_threads_batch=threads or 2,
-            verbose=False,
-        )
+    def __init__(self, model_path: str | Path, n_ctx: int = 2048, threads: int | None = None):
+        from workers.engine import DecodingSettings, LlamaEngine
+        from workers.prompts import NeedlePromptFormat
+
+        self.engine = LlamaEngine(model_path, n_ctx=n_ctx, n_threads=threads or 2)
+        self.settings = DecodingSettings()
+        self.prompts = NeedlePromptFormat()
         self._grammars: dict[str, Any] = {}
 
-    def decode(self, tools: list[dict], query: str, max_tokens: int = 256) -> list:
-        """Grammar-constrained greedy decoding; raises ValueError on a cut-off answer."""
-        from llama_cpp import LlamaGrammar
+    def decode(self, tools: list[dict], query: str, max_tokens: int | None = None) -> list:
+        """The answer's calls; raises ValueError on a cut-off answer."""
+        import dataclasses
 
-        from .data import format_prompt
+        from workers.toolset import answer_schema, normalize_tools
 
-        schema = json.dumps(answer_schema(tools))
-        g = self._grammars.get(schema)
-        if g is None:
-            g = self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
-        prompt = format_prompt(tools, query)
-        toks = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
-        out: list[int] = []
-        eos = self.llm.token_eos()
-        for t in self.llm.generate(toks, temp=0.0, top_k=1, grammar=g, reset=True):
-            if t == eos or len(out) >= max_tokens:
-                break
-            out.append(t)
-        text = self.llm.detokenize(out).decode("utf-8", errors="replace")
-        return json.loads(text)
+        tools = normalize_tools(tools)
+        key = json.dumps(tools, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            schema = answer_schema(tools, self.settings.max_calls, self.settings.max_string_length)
+            grammar = self._grammars[key] = self.engine.compile_grammar(schema)
+        tokens = self.engine.tokenize(self.prompts.render(tools, query))
+        settings = self.settings
+        if max_tokens is not None:
+            settings = dataclasses.replace(settings, max_tokens=max_tokens)
+        completion = self.engine.complete(tokens, grammar, settings)
+        if completion.finish_reason != "stop":
+            raise ValueError(f"the answer did not finish: {completion.text!r}")
+        return json.loads(completion.text)
 
 
 def direct_results(
@@ -268,7 +244,8 @@ def eval_cli(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--direct",
         action="store_true",
-        help="decode in-process with llama.cpp instead of running the pipeline",
+        help="decode in this process with the pipeline's engine and grammar, one request "
+        "at a time, instead of running the pipeline",
     )
     ap.add_argument(
         "--limit", type=int, help="only the first N examples (of each category with --bfcl)"
