@@ -268,3 +268,23 @@ def test_eval_bfcl_end_to_end(wheel: Path) -> None:
         "simple_python": 5,
         "irrelevance": 5,
     }
+
+
+def test_score_reports_confidence_when_the_results_carry_it(tmp_path: Path) -> None:
+    entries = {e.id: e for e in _entries()}
+    picked = [entries["simple_python_0"], entries["irrelevance_0"]]
+    tri = {"name": "calculate_triangle_area", "arguments": {"base": 10, "height": 5}}
+    rows = [
+        {"id": "simple_python_0", "status": "ok", "calls": [tri], "confidence": 0.9},
+        {"id": "irrelevance_0", "status": "ok", "calls": [tri], "confidence": 0.2},
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    s = score(picked, results)
+    assert s["confidence"]["auroc"] == 1.0  # the right answer is the surer one
+    assert s["confidence"]["precision_at_50"] == 1.0
+    assert "confidence: AUROC 1.000" in format_report(s)
+    for row in rows:
+        del row["confidence"]
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert "confidence" not in score(picked, results)

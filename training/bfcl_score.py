@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from .bfcl import IRRELEVANCE_CATEGORIES, RELEVANCE_CATEGORIES, BfclEntry
+from .confidence_metrics import confidence_summary
+from .confidence_metrics import format_summary as format_confidence
 
 # ast_checker.PYTHON_TYPE_MAPPING: BFCL type names to the Python type a value must have.
 PYTHON_TYPES: dict[str, type] = {
@@ -220,6 +222,7 @@ def score(entries: list[BfclEntry], results_path: str | Path) -> dict[str, Any]:
                 results[str(r.get("id"))] = r
     per: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "correct": 0, "errors": 0})
     failures = []
+    pairs: list[tuple[float, bool]] = []  # (confidence, right); an error line counts as 0
     for e in entries:
         r = results.get(e.id)
         counts = per[e.category]
@@ -232,6 +235,8 @@ def score(entries: list[BfclEntry], results_path: str | Path) -> dict[str, Any]:
             got = r.get("calls") or []
             ok, why = check_entry(e.category, e.functions, e.ground_truth, got)
         counts["correct"] += ok
+        confidence = (r or {}).get("confidence")
+        pairs.append((float(confidence) if confidence is not None else 0.0, ok))
         if not ok:
             failures.append(
                 {
@@ -258,6 +263,7 @@ def score(entries: list[BfclEntry], results_path: str | Path) -> dict[str, Any]:
         ),
         "per_category": per_category,
         "failures": failures,
+        **({"confidence": confidence_summary(pairs)} if any(c for c, _ in pairs) else {}),
     }
 
 
@@ -275,4 +281,6 @@ def format_report(s: dict[str, Any], title: str = "") -> str:
     )
     if len(s["per_category"]) > 1:
         lines.append(f"  {'mean of categories':<{width}}  {'':>9}  {s['mean_accuracy']:6.1%}")
+    if "confidence" in s:
+        lines.append(format_confidence(s["confidence"]))
     return "\n".join(lines)
