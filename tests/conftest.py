@@ -17,6 +17,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_QUERIES = PROJECT_ROOT / "inputs" / "queries.jsonl"
 SAMPLE_TOOLS = PROJECT_ROOT / "inputs" / "tools.json"
 
+# Helper modules with asserts of their own: failures show the compared values, as in tests.
+pytest.register_assert_rewrite("tinytrain")
+
 
 @pytest.fixture(scope="session")
 def test_model(tmp_path_factory: pytest.TempPathFactory) -> Path:

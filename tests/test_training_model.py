@@ -2,8 +2,8 @@
 
 Checks that llama.cpp's tokenizer gives the training tokenizer's ids, that llama.cpp's
 logits match PyTorch's (rope / tensor layout), GGUF round trips, fine-tuning from a GGUF,
-that the pipeline runs the exported model, and the ``pipeline train`` and ``pipeline eval``
-commands, run as subprocesses.
+and that the pipeline runs the exported model. The ``pipeline train`` and ``pipeline eval``
+commands are tests/test_training_commands.py.
 """
 
 from __future__ import annotations
@@ -17,18 +17,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli_env
 from jsonschema import Draft202012Validator
 
 torch = pytest.importorskip("torch", reason="training needs torch (pip install '.[train]')")
 pytest.importorskip("tokenizers", reason="training needs tokenizers (pip install '.[train]')")
-llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+
+from tinytrain import (  # noqa: E402
+    assert_all_tensors_changed,
+    model_state,
+    open_llm,
+    run_pipeline,
+    train_tiny,
+    write_rows,
+)
 
 from training import data as D  # noqa: E402
 from training.export import export_gguf, load_gguf  # noqa: E402
 from training.train import TrainArgs, collate, encode_examples, make_packs, train  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLE_TEXTS = [
     "héllo wörld — ünïcode 日本語 🙂 Zürich 21.5°C",
@@ -43,36 +49,7 @@ SAMPLE_TEXTS = [
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny")
-    exs = D.generate_split("train", 40, seed=1)
-    (d / "train.jsonl").write_text(
-        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in exs), encoding="utf-8"
-    )
-    out = d / "tiny.gguf"
-    args = TrainArgs(
-        data=str(d / "train.jsonl"),
-        out=str(out),
-        steps=4,
-        lr=3e-3,
-        warmup=1,
-        eval_every=2,
-        batch_tokens=2048,
-        dim=32,
-        n_layers=2,
-        n_heads=2,
-        ffn_dim=64,
-        vocab_size=600,
-        qtype="f32",
-        threads=1,
-        max_len=2048,
-    )
-    args.log = lambda *a: None
-    res = train(args)
-    return {"dir": d, "gguf": out, "examples": exs, "result": res}
-
-
-def _llm(path, **kw):
-    return llama_cpp.Llama(str(path), n_ctx=2048, n_threads=1, verbose=False, **kw)
+    return train_tiny(tmp_path_factory.mktemp("tiny"))
 
 
 def test_training_reports(tiny):
@@ -84,7 +61,7 @@ def test_training_reports(tiny):
 
 def test_llama_cpp_tokenizer_matches(tiny):
     _, tok = load_gguf(tiny["gguf"])
-    llm = _llm(tiny["gguf"], vocab_only=True)
+    llm = open_llm(tiny["gguf"], vocab_only=True)
     texts = list(SAMPLE_TEXTS)
     for e in tiny["examples"][:15]:
         texts.append(D.format_prompt(e["tools"], e["query"]))
@@ -100,7 +77,7 @@ def test_llama_cpp_logits_match_pytorch(tiny):
     model.eval()
     e = tiny["examples"][0]
     ids = [tok.bos_id, *tok.encode(D.format_prompt(e["tools"], e["query"]))][:300]
-    llm = _llm(tiny["gguf"], logits_all=True)
+    llm = open_llm(tiny["gguf"], logits_all=True)
     llm.eval(ids)
     lc = np.array(llm.scores[: len(ids)])
     with torch.no_grad():
@@ -252,43 +229,12 @@ def _assert_valid_calls(calls: object, tools: list[dict]) -> None:
         Draft202012Validator(by_name[call["name"]]["parameters"]).validate(call["arguments"])
 
 
-def _pipeline(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m pipeline ARGS`` as a real subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=cwd,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    return path
-
-
-def _state(path: str | Path) -> tuple[dict[str, torch.Tensor], list[str], object]:
-    model, tok = load_gguf(path)
-    return model.state_dict(), tok.tokens(), model.c
-
-
-def _assert_all_tensors_changed(init: dict, tuned: dict, lr: float) -> None:
-    assert init.keys() == tuned.keys()
-    for name, before in init.items():
-        change = (tuned[name] - before).abs().max().item()
-        # Adam's first step moves every weight with a gradient by about lr
-        assert change > lr / 4, f"{name} moved by only {change:g}"
-
-
 def test_finetune_from_gguf(tiny, tmp_path):
     """Fine-tuning starts from the --init weights and tokenizer, and then changes the weights.
 
     (``steps=0`` is not supported, so a run with learning rate 0 stands for step 0: AdamW then
     leaves every weight exactly as loaded, and the f32 export keeps them bit for bit.)"""
-    init_sd, init_tokens, init_config = _state(tiny["gguf"])
+    init_sd, init_tokens, init_config = model_state(tiny["gguf"])
 
     def finetune(lr: float, name: str) -> dict:
         args = TrainArgs(
@@ -308,15 +254,15 @@ def test_finetune_from_gguf(tiny, tmp_path):
         assert res["steps"] == 2
         return res
 
-    still_sd, still_tokens, still_config = _state(finetune(0.0, "lr0.gguf")["path"])
+    still_sd, still_tokens, still_config = model_state(finetune(0.0, "lr0.gguf")["path"])
     assert still_tokens == init_tokens and still_config == init_config
     assert still_sd.keys() == init_sd.keys()
     for name, weight in init_sd.items():
         assert torch.equal(still_sd[name], weight), f"{name} is not the --init weight"
 
-    tuned_sd, tuned_tokens, tuned_config = _state(finetune(1e-3, "ft.gguf")["path"])
+    tuned_sd, tuned_tokens, tuned_config = model_state(finetune(1e-3, "ft.gguf")["path"])
     assert tuned_tokens == init_tokens and tuned_config == init_config
-    _assert_all_tensors_changed(init_sd, tuned_sd, 1e-3)
+    assert_all_tensors_changed(init_sd, tuned_sd, 1e-3)
 
 
 def test_grammar_decoding_direct(tiny):
@@ -346,9 +292,9 @@ def test_pipeline_runs_exported_model(tiny, tmp_path):
         {"id": len(exs) + i, "query": q, "tools": GRAMMAR_TOOLS}
         for i, q in enumerate(GRAMMAR_QUERIES[:2], 1)
     ]
-    reqs = _write_jsonl(tmp_path / "reqs.jsonl", rows)
+    reqs = write_rows(tmp_path / "reqs.jsonl", rows)
     out = tmp_path / "out.jsonl"
-    p = _pipeline(
+    p = run_pipeline(
         str(reqs), "-o", str(out), "--model", str(tiny["gguf"]), "--workers", "1",
         "--max-tokens", str(GRAMMAR_MAX_TOKENS),
     )  # fmt: skip
@@ -382,134 +328,3 @@ def test_pipeline_runs_exported_model(tiny, tmp_path):
                 assert NUMERIC_BOUND.search(err["message"]), r
     assert p.returncode == (0 if n_ok == len(rows) else 1), p.stderr[-2000:]
     assert f"{len(rows)} requests: {n_ok} ok, {len(rows) - n_ok} errors" in p.stderr
-
-
-TINY_CONFIG = [
-    *("--dim", "32", "--layers", "2", "--heads", "2", "--ffn", "64", "--vocab", "600"),
-    *("--max-len", "2048", "--batch-tokens", "2048", "--threads", "1", "--eval-every", "0"),
-]
-
-
-def test_train_command_from_scratch(tiny, tmp_path):
-    out = tmp_path / "scratch.gguf"
-    data = tiny["dir"] / "train.jsonl"
-    p = _pipeline(
-        "train", str(data), "--out", str(out), "--from-scratch", "--steps", "2",
-        "--quant", "f32", *TINY_CONFIG,
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr[-2000:]
-    n_valid = max(1, len(tiny["examples"]) // 10)
-    assert f"data: {len(tiny['examples']) - n_valid} train / {n_valid} valid" in p.stdout
-    assert "from scratch:" in p.stdout and "fine-tuning" not in p.stdout
-    assert re.search(r"^final valid answer loss \d+\.\d+ .* after 2 steps$", p.stdout, re.M)
-    assert f"wrote {out} " in p.stdout
-    model, tok = load_gguf(out)
-    c = model.c
-    assert (c.dim, c.n_layers, c.n_heads, c.ffn_dim) == (32, 2, 2, 64)
-    assert c.vocab_size == tok.vocab_size <= 600
-    e = tiny["examples"][0]
-    text = D.format_prompt(e["tools"], e["query"])
-    llm = _llm(out, vocab_only=True)
-    assert llm.tokenize(text.encode(), add_bos=True, special=False) == [
-        tok.bos_id,
-        *tok.encode(text),
-    ]
-
-
-def test_train_command_fine_tunes_from_init(tiny, tmp_path):
-    out = tmp_path / "ft.gguf"
-    data = tiny["dir"] / "train.jsonl"
-    p = _pipeline(
-        "train", str(data), "--out", str(out), "--init", str(tiny["gguf"]), "--steps", "2",
-        "--lr", "1e-3", "--warmup", "1", "--quant", "f32", "--threads", "1",
-        "--eval-every", "0", "--batch-tokens", "2048",
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert f"fine-tuning from {tiny['gguf']} " in p.stdout and "from scratch" not in p.stdout
-    assert re.search(r"^final valid answer loss .* after 2 steps$", p.stdout, re.M)
-    init_sd, init_tokens, init_config = _state(tiny["gguf"])
-    tuned_sd, tuned_tokens, tuned_config = _state(out)
-    assert tuned_tokens == init_tokens and tuned_config == init_config
-    _assert_all_tensors_changed(init_sd, tuned_sd, 1e-3)
-
-    missing = _pipeline("train", str(data), "--out", str(out), "--init", str(tmp_path / "no.gguf"))
-    assert missing.returncode == 2
-    assert f"--init {tmp_path / 'no.gguf'}: no such file" in missing.stderr
-
-
-def _canonical_calls(calls: list) -> list[str]:
-    """Calls as order-free JSON strings, numbers with an integer value as integers."""
-
-    def number(text: str) -> int | float:
-        value = float(text)
-        return int(value) if value.is_integer() else value
-
-    return sorted(
-        json.dumps(json.loads(json.dumps(c), parse_float=number), sort_keys=True) for c in calls
-    )
-
-
-def _eval_data(tiny, tmp_path) -> tuple[Path, list[dict]]:
-    """A few generated examples, and one whose expected answer no model can give."""
-    exs = [dict(e) for e in tiny["examples"][:4]]
-    exs.append({**exs[1], "answers": [{"name": "no_such_tool", "arguments": {}}]})
-    return _write_jsonl(tmp_path / "labelled.jsonl", exs), exs
-
-
-def _expected_scores(exs: list[dict], results_path: Path) -> tuple[int, dict[str, list[int]]]:
-    """(correct, {tool: [n, correct]}) counted from the results file."""
-    results = {str(r["id"]): r for r in map(json.loads, results_path.read_text().splitlines())}
-    correct, per_tool = 0, {}
-    for i, e in enumerate(exs, 1):
-        r = results[str(i)]
-        ok = r["status"] == "ok" and _canonical_calls(r["calls"]) == _canonical_calls(e["answers"])
-        correct += ok
-        for name in sorted({a["name"] for a in e["answers"]}) or ["(no call)"]:
-            counts = per_tool.setdefault(name, [0, 0])
-            counts[0] += 1
-            counts[1] += ok
-    return correct, per_tool
-
-
-def test_eval_command_prints_the_report(tiny, tmp_path):
-    """``pipeline eval`` prints one line per tool and ``overall``, counting every line, and
-    the failures."""
-    data, exs = _eval_data(tiny, tmp_path)
-    results = tmp_path / "results.jsonl"
-    p = _pipeline(
-        "eval", str(data), "--model", str(tiny["gguf"]), "--workers", "1",
-        "--results", str(results),
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr[-2000:]
-    correct, per_tool = _expected_scores(exs, results)
-    lines = p.stdout.splitlines()
-    assert lines[0] == f"exact match on {data}:"
-    report = {}
-    for line in lines[1 : 2 + len(per_tool)]:
-        m = re.fullmatch(r"  (.+?) +(\d+)/(\d+) +(\d+\.\d)%", line)
-        assert m, line
-        report[m[1]] = [int(m[3]), int(m[2])]
-    assert report.pop("overall") == [len(exs), correct]
-    assert report == per_tool
-    fails = [line for line in lines if line.startswith("  FAIL ")]
-    assert len(fails) == len(exs) - correct
-    assert f"  FAIL {len(exs)}: {exs[-1]['query']!r}" in fails  # the impossible answer
-
-
-def test_eval_command_json(tiny, tmp_path):
-    """``pipeline eval --json`` with the shipped model: the scores as JSON."""
-    data, exs = _eval_data(tiny, tmp_path)
-    results = tmp_path / "results.jsonl"
-    shipped = ROOT / "workers" / "models" / "needle-tools.gguf"
-    p = _pipeline(
-        "eval", str(data), "--model", str(shipped), "--workers", "1", "--json",
-        "--results", str(results),
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr[-2000:]
-    s = json.loads(p.stdout)
-    correct, per_tool = _expected_scores(exs, results)
-    assert (s["n"], s["correct"]) == (len(exs), correct)
-    assert 0 < correct < len(exs)  # the trained model gets some right; none gets the last
-    assert s["accuracy"] == pytest.approx(correct / len(exs))
-    assert {k: [v["n"], v["correct"]] for k, v in s["per_tool"].items()} == per_tool
-    assert "failures" not in s

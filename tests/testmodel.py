@@ -2,7 +2,8 @@
 
 ``write_test_model(path, seed)`` writes a real (loadable, runnable) llama.cpp model with random
 weights drawn from a fixed-seed numpy RNG and a small byte-level BPE tokenizer learned from a
-built-in corpus. The same seed always produces a byte-identical file.
+fixed corpus (``tests/data/testmodel_corpus.json``). The same seed always produces a
+byte-identical file.
 
 The weights are random, but shaped so that greedy, grammar-constrained JSON decoding (the way the
 pipeline decodes tool calls) terminates quickly and still depends on the query:
@@ -92,84 +93,26 @@ CHAT_TEMPLATE = (
 )
 
 # ---------------------------------------------------------------------------------------------
-# Tokenizer corpus: the sample tool schemas (compact JSON, as they appear in prompts), a few
-# answers in the output format, and everyday requests. Frozen here so the model never changes
-# when files elsewhere in the repository do.
+# Tokenizer corpus, in tests/data/testmodel_corpus.json: the sample tool schemas and a few answers
+# in the output format (both written as compact JSON, as they appear in prompts and answers),
+# everyday requests, and the prompt scaffolding. Frozen there so the model never changes when
+# files elsewhere in the repository do.
 # ---------------------------------------------------------------------------------------------
 
-_TOOLS_CORPUS = (
-    '[{"name":"set_timer","description":"Start a countdown timer.","parameters":{"type":"object",'
-    '"properties":{"duration_seconds":{"type":"integer","minimum":1,"description":"Timer length in'
-    ' seconds"},"label":{"type":"string","description":"What the timer is for"}},"required":['
-    '"duration_seconds"]}},{"name":"set_alarm","description":"Set an alarm for a time of day.",'
-    '"parameters":{"type":"object","properties":{"time":{"type":"string","description":"Time of'
-    ' day, 24h HH:MM"},"label":{"type":"string"},"repeat_daily":{"type":"boolean"}},"required":['
-    '"time"]}},{"name":"control_lights","description":"Turn lights on or off, or dim them, in a'
-    ' room.","parameters":{"type":"object","properties":{"room":{"type":"string"},"action":{"type":'
-    '"string","enum":["on","off","dim"]},"brightness_percent":{"type":"integer","minimum":0,'
-    '"maximum":100}},"required":["room","action"]}},{"name":"get_weather","description":"Get the'
-    ' weather forecast for a place.","parameters":{"type":"object","properties":{"location":{"type"'
-    ':"string"},"days_ahead":{"type":"integer","minimum":0,"maximum":7}},"required":["location"]}},'
-    '{"name":"send_message","description":"Send a text message to a contact.","parameters":{"type":'
-    '"object","properties":{"recipient":{"type":"string"},"text":{"type":"string"}},"required":['
-    '"recipient","text"]}},{"name":"create_calendar_event","description":"Add an event to the'
-    ' calendar.","parameters":{"type":"object","properties":{"title":{"type":"string"},"date":{'
-    '"type":"string","description":"YYYY-MM-DD or a weekday"},"time":{"type":"string","description"'
-    ':"HH:MM"},"duration_minutes":{"type":"integer","minimum":1}},"required":["title","date"]}},'
-    '{"name":"play_music","description":"Play music by artist, song, genre or playlist.",'
-    '"parameters":{"type":"object","properties":{"query":{"type":"string"},"shuffle":{"type":'
-    '"boolean"}},"required":["query"]}},{"name":"navigate_to","description":"Start turn-by-turn'
-    ' navigation to a destination.","parameters":{"type":"object","properties":{"destination":{'
-    '"type":"string"},"mode":{"type":"string","enum":["driving","walking","cycling","transit"]}},'
-    '"required":["destination"]}},{"name":"set_thermostat","description":"Set the target'
-    ' temperature of the thermostat.","parameters":{"type":"object","properties":{'
-    '"temperature_celsius":{"type":"number"},"room":{"type":"string"}},"required":["temperature_celsius"]}},{"name":'
-    '"add_to_shopping_list","description":"Add items to the shopping list.","parameters":{"type":'
-    '"object","properties":{"items":{"type":"array","items":{"type":"string"},"minItems":1}},'
-    '"required":["items"]}}]'
-)
-
-_ANSWER_CORPUS = (
-    '[{"name":"set_timer","arguments":{"duration_seconds":300,"label":"pasta"}}]',
-    '[{"name":"set_alarm","arguments":{"time":"06:30","repeat_daily":true}}]',
-    '[{"name":"control_lights","arguments":{"room":"kitchen","action":"off"}}]',
-    '[{"name":"get_weather","arguments":{"location":"Paris","days_ahead":1}}]',
-    '[{"name":"send_message","arguments":{"recipient":"Mom","text":"On my way"}}]',
-    '[{"name":"play_music","arguments":{"query":"jazz","shuffle":false}}]',
-    '[{"name":"navigate_to","arguments":{"destination":"the airport","mode":"driving"}}]',
-    '[{"name":"set_thermostat","arguments":{"temperature_celsius":21.5}}]',
-    '[{"name":"add_to_shopping_list","arguments":{"items":["milk","eggs","bread"]}}]',
-    "[]",
-)
-
-_ENGLISH_CORPUS = """\
-Set a timer for 5 minutes. Set a timer for ten minutes for the pasta.
-Start a timer for an hour and a half. Wake me up at 6:30 tomorrow morning.
-Set an alarm for seven every day. Turn off the kitchen lights. Turn on the lights in the
-living room. Dim the bedroom lights to 30 percent. What's the weather like in London today?
-Will it rain in Paris tomorrow? How is the weather going to be in Berlin this weekend?
-Send a message to Mom saying I will be home late. Text Alex that I'm on my way.
-Tell Sarah the meeting is moved to Friday. Add a dentist appointment on Monday at 3 pm.
-Schedule lunch with Tom next Tuesday at noon for an hour. Put the team meeting in my calendar.
-Play some jazz. Play the latest album by the Beatles on shuffle. Put on my workout playlist.
-Navigate to the nearest gas station. Take me to the airport by train. Walk me to the park.
-How do I get to the office by bike? Set the thermostat to 21 degrees. Make it warmer in the
-bedroom, 23 degrees please. Add milk, eggs and bread to the shopping list. We need apples,
-coffee and toilet paper. Remind me to buy bananas. Tell me a joke. What is the capital of
-France? Who wrote this song? Thank you, that's all. Can you please turn the heating down?
-It is too dark in here, switch on the lights in the hallway and the office.
-Good morning! Good night. What time is it in Tokyo? Call me a taxi to the station.
-"""
-
-
-# Prompt scaffolding, repeated so that its words become single tokens.
-_SCAFFOLD_CORPUS = (
-    "<tools></tools><query></query>\n<|system|>Tools: \n<|user|>\n<|assistant|>\n" * 4
-)
+CORPUS_PATH = Path(__file__).resolve().parent / "data" / "testmodel_corpus.json"
+SCAFFOLD_REPEAT = 4  # the prompt scaffolding, repeated so that its words become single tokens
 
 
 def _corpus() -> str:
-    return "\n".join([_TOOLS_CORPUS, *_ANSWER_CORPUS, _ENGLISH_CORPUS, _SCAFFOLD_CORPUS])
+    data = json.loads(CORPUS_PATH.read_text(encoding="utf-8"))
+
+    def compact(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    tools = compact(data["tools"])
+    answers = [compact(answer) for answer in data["answers"]]
+    english = "".join(line + "\n" for line in data["english"])
+    return "\n".join([tools, *answers, english, data["scaffold"] * SCAFFOLD_REPEAT])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +144,7 @@ _PRE_TOKENIZE = re.compile(
 
 
 def build_tokenizer(vocab_target: int = VOCAB_TARGET) -> tuple[list[str], list[int], list[str]]:
-    """Learn a byte-level BPE over the built-in corpus.
+    """Learn a byte-level BPE over the fixed corpus (``_corpus()``).
 
     Returns ``(tokens, token_types, merges)``: the 256 byte tokens in GPT-2's ``bytes_to_unicode``
     form (in byte order), then the merged tokens in merge order, then BOS and EOS (control tokens).
