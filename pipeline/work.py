@@ -41,9 +41,7 @@ class Pending:
             tools_key=request.tools_key,
             trace=self.trace,
             attempt=self.attempts,
-            tool_choice=request.choice.mode,
-            tool_name=request.choice.name,
-            parallel_tool_calls=request.choice.parallel,
+            choice=request.choice,
             history=list(request.history),
         )
 

@@ -16,8 +16,8 @@ import anyio
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from workers.messages import Fatal, Init, Job, Ready, Result, Shutdown, expect, to_wire
-from workers.protocol import HEADER, MAX_FRAME_BYTES, ProtocolError, decode_body, encode_frame
+from workers.messages import Fatal, Init, Job, Ready, Result, Shutdown, expect
+from workers.protocol import ProtocolError, encode_frame, receive_frame
 from workers.telemetry.settings import CONSOLE_TELEMETRY_PREFIX
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +111,7 @@ class WorkerProcess:
     async def send(self, message: Init | Job) -> None:
         """Queue one frame for the worker; it reads frames in order, one job at a time."""
         assert self.process.stdin is not None
-        frame = encode_frame(to_wire(message))  # TypeError: the message cannot be encoded
+        frame = encode_frame(message)  # TypeError: the message cannot be encoded
         try:
             await self.process.stdin.send(frame)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
@@ -125,11 +125,7 @@ class WorkerProcess:
 
     async def _receive(self, *types: type) -> Any:
         try:
-            header = await self._frames.receive_exactly(HEADER.size)
-            (length,) = HEADER.unpack(header)
-            if length > MAX_FRAME_BYTES:
-                raise ProtocolError(f"frame of {length} bytes")
-            return expect(decode_body(await self._frames.receive_exactly(length)), *types)
+            return expect(await receive_frame(self._frames.receive_exactly), *types)
         except (
             anyio.EndOfStream,
             anyio.IncompleteRead,
@@ -183,7 +179,7 @@ class WorkerProcess:
         if self.process.returncode is None:
             try:
                 assert self.process.stdin is not None
-                await self.process.stdin.send(encode_frame(to_wire(Shutdown())))
+                await self.process.stdin.send(encode_frame(Shutdown()))
                 await self.process.stdin.aclose()
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 pass

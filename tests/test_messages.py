@@ -4,6 +4,7 @@ the worker), never another exception."""
 
 from __future__ import annotations
 
+import anyio
 import orjson
 import pytest
 from hypothesis import given
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline.results import ResultLine, ResultLineError, decode_line, encode_line
 from workers.engine import DecodingSettings
+from workers.errors import ErrorType
 from workers.messages import (
     ErrorInfo,
     Fatal,
@@ -25,7 +27,8 @@ from workers.messages import (
     from_wire,
     to_wire,
 )
-from workers.protocol import HEADER, decode_body, encode_frame
+from workers.protocol import HEADER, decode_body, encode_frame, receive_frame
+from workers.toolset import ToolChoice
 
 MESSAGES = [
     Init(3, "/m.gguf", "chat", 2, DecodingSettings(9, 0.5, 7, 2, 0), {"traces": "file"}),
@@ -46,6 +49,56 @@ MESSAGES = [
 def test_every_message_survives_its_frame(message):
     frame = encode_frame(to_wire(message))
     assert from_wire(decode_body(frame[HEADER.size :])) == message
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_a_message_frames_as_its_wire_dict(message):
+    assert encode_frame(message) == encode_frame(to_wire(message))
+
+
+def test_an_error_type_is_a_plain_string_on_the_wire():
+    result = Result(1, 9, "error", [], ErrorInfo(ErrorType.TRUNCATED, "too long"))
+    assert type(to_wire(result)["error"]["type"]) is str
+    decoded = from_wire(decode_body(encode_frame(result)[HEADER.size :]))
+    assert decoded == result and type(decoded.error.type) is str
+
+
+def test_a_job_carries_its_tool_choice():
+    named = Job(1, "r1", "q", [], "k", choice=ToolChoice("function", "t", False))
+    assert to_wire(named)["choice"] == {"mode": "function", "name": "t", "parallel": False}
+    assert from_wire(decode_body(encode_frame(named)[HEADER.size :])).choice == named.choice
+    assert Job(2, "r2", "q", [], "k").choice == ToolChoice()
+    partial = to_wire(named)
+    del partial["choice"]["name"]
+    with pytest.raises(MessageError):
+        from_wire(partial)
+
+
+def test_a_missing_field_of_any_message_is_a_message_error():
+    ready = to_wire(Ready(1, "m", 2048, 0.0))
+    del ready["n_ctx"]
+    with pytest.raises(MessageError, match="ready message without 'n_ctx'"):
+        from_wire(ready)
+
+
+def test_frames_are_received_through_the_protocol():
+    frames = encode_frame(MESSAGES[4]) + encode_frame(MESSAGES[6])
+    buffer = memoryview(frames)
+
+    async def receive_exactly(size: int) -> bytes:
+        nonlocal buffer
+        chunk, buffer = bytes(buffer[:size]), buffer[size:]
+        return chunk
+
+    async def both():
+        return [expect(await receive_frame(receive_exactly), Job, Result) for _ in range(2)]
+
+    assert anyio.run(both) == [MESSAGES[4], MESSAGES[6]]
+
+
+def test_a_frame_that_cannot_be_encoded_is_a_type_error():
+    with pytest.raises(TypeError):
+        encode_frame(Job(1, "r1", "\ud800", [], "k"))  # a lone surrogate
 
 
 def test_expect_refuses_another_message_type():

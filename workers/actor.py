@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from workers.messages import Init, Job, expect, to_wire
 from workers.telemetry.providers import create_tracer_provider, shutdown_within
 from workers.telemetry.settings import INSTRUMENTATION_NAME, WORKER_SHUTDOWN_S, TelemetrySettings
@@ -69,9 +71,9 @@ class ModelActor:
         message: Init = expect(init, Init)
         if model_bytes is not None:
             path = place_model(model_bytes, model_sha256, Path(message.model_path).name)
-            message = _with_model_path(message, str(path))
+            message = msgspec.structs.replace(message, model_path=str(path))
         elif fetch_model is not None:
-            message = _with_model_path(message, fetch_model())
+            message = msgspec.structs.replace(message, model_path=fetch_model())
         settings = TelemetrySettings.from_dict(message.telemetry)
         attributes = {
             "needle.worker.index": message.worker_index,
@@ -99,10 +101,3 @@ class ModelActor:
     def shutdown(self) -> bool:
         """Flush this actor's spans (before the pool ends it)."""
         return shutdown_within(WORKER_SHUTDOWN_S, self.provider)
-
-
-def _with_model_path(init: Init, path: str) -> Init:
-    data = to_wire(init)
-    data["model_path"] = path
-    message: Init = expect(data, Init)
-    return message

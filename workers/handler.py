@@ -181,8 +181,7 @@ class JobHandler:
         with self._stage("prompt", parent, error_type="prompt_error") as span:
             span.set_attribute("needle.prompt.format", self.prompt_format.name)
             span.set_attribute("needle.tools.count", len(job.tools))
-            choice = ToolChoice(job.tool_choice, job.tool_name, job.parallel_tool_calls)
-            prepared = self.prepare_tools(job.tools_key, job.tools, choice)
+            prepared = self.prepare_tools(job.tools_key, job.tools, job.choice)
             text = self.prompt_format.render(prepared.toolset.tools, job.query, job.history)
             tokens = self.engine.tokenize(text)
             span.set_attribute("needle.prompt.tokens", len(tokens))

@@ -1,86 +1,102 @@
-"""The messages that cross the process boundary, as typed values with one codec each.
+"""The messages that cross the process boundary, as typed values with one codec.
 
 The supervisor sends :class:`Init`, then :class:`Job` frames and finally
 :class:`Shutdown`; the worker answers :class:`Ready` (or :class:`Fatal`) once and then
 one :class:`Result` per job, in the order the jobs came. On the wire each message is a
 JSON object with a ``type`` (see :mod:`workers.protocol` for the framing).
 
-Decoding checks every field's type: a frame that does not decode is a
-:class:`MessageError`, which the supervisor treats as a failed worker, never as a
-reason to end the run.
+Each message is a frozen :class:`msgspec.Struct`, one member of a union tagged by
+``type``; msgspec encodes them and checks every field's type on the way in. A field a
+frame may leave out is marked :data:`Omittable` (its default fills in); every other
+field must be there, default or not, so a truncated or foreign frame is not mistaken
+for a message. A frame that does not decode is a :class:`MessageError`, which the
+supervisor treats as a failed worker, never as a reason to end the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
 
 from workers.engine import DecodingSettings
 from workers.protocol import ProtocolError
+from workers.toolset import ToolChoice
 
 RequestId = str | int
 JsonObject = dict[str, Any]
+Status = Literal["ok", "error"]
+
+T = TypeVar("T")
+
+
+class _MayBeOmitted:
+    """The :data:`Omittable` marker (msgspec ignores it; :class:`_Presence` reads it)."""
+
+
+Omittable = Annotated[T, _MayBeOmitted()]
+"""A field a frame may leave out; any other missing field is a :class:`MessageError`."""
 
 
 class MessageError(ProtocolError):
     """A frame that is valid JSON but not the message it should be."""
 
 
-@dataclass(frozen=True, slots=True)
-class Init:
+class _Message(msgspec.Struct, frozen=True, tag_field="type"):
+    """A message: on the wire, a JSON object whose ``type`` is the subclass's tag."""
+
+
+class Init(_Message, frozen=True, tag="init"):
     worker_index: int
     model_path: str
     prompt_format: str
     n_threads: int
-    decoding: DecodingSettings = field(default_factory=DecodingSettings)
-    telemetry: JsonObject = field(default_factory=dict)  # TelemetrySettings.to_dict()
-    n_ctx: int = 0
-    n_batch: int = 512
-    verbose: bool = False
-    dispatch: str | None = None  # MODULE:FUNCTION run on each valid call
-    engine: str | None = None  # MODULE:FUNCTION that builds the engine (default: llama.cpp)
+    decoding: DecodingSettings = msgspec.field(default_factory=DecodingSettings)
+    telemetry: JsonObject = msgspec.field(default_factory=dict)  # TelemetrySettings.to_dict()
+    n_ctx: Omittable[int] = 0
+    n_batch: Omittable[int] = 512
+    verbose: Omittable[bool] = False
+    dispatch: Omittable[str | None] = None  # MODULE:FUNCTION run on each valid call
+    engine: Omittable[str | None] = None  # MODULE:FUNCTION building the engine (else llama.cpp)
 
 
-@dataclass(frozen=True, slots=True)
-class Ready:
+class Ready(_Message, frozen=True, tag="ready"):
     pid: int
     model: str
     n_ctx: int
     load_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class Fatal:
+class Fatal(_Message, frozen=True, tag="fatal"):
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(_Message, frozen=True, tag="job"):
     seq: int
     id: RequestId
     query: str
     tools: list[JsonObject]
     tools_key: str
-    trace: dict[str, str] = field(default_factory=dict)  # W3C traceparent/tracestate
-    attempt: int = 1
-    tool_choice: str = "auto"  # auto | none | required | function (see ToolChoice)
-    tool_name: str = ""  # with tool_choice "function"
-    parallel_tool_calls: bool = True
-    history: list[JsonObject] = field(default_factory=list)  # earlier messages (chat format)
+    trace: Omittable[dict[str, str]] = msgspec.field(default_factory=dict)  # W3C traceparent
+    attempt: Omittable[int] = 1
+    # OpenAI's tool_choice and parallel_tool_calls, as the answer grammar takes them.
+    choice: Omittable[ToolChoice] = msgspec.field(default_factory=ToolChoice)
+    history: Omittable[list[JsonObject]] = msgspec.field(default_factory=list)  # chat format
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    type: str
+class ErrorInfo(msgspec.Struct, frozen=True):
+    type: str  # an ErrorType (a str) where built here; a plain string once decoded
     message: str
 
     def to_dict(self) -> JsonObject:
         return {"type": self.type, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(msgspec.Struct, frozen=True):
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -88,40 +104,41 @@ class Usage:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(_Message, frozen=True, tag="result"):
     seq: int
     worker_pid: int
-    status: str  # "ok" or "error"
+    status: Status
     calls: list[JsonObject]
     error: ErrorInfo | None
-    usage: Usage = field(default_factory=Usage)
-    results: list[JsonObject] | None = None  # --dispatch: what each call returned
+    usage: Usage = msgspec.field(default_factory=Usage)
+    results: Omittable[list[JsonObject] | None] = None  # --dispatch: what each call returned
     reused_prefix_tokens: int = 0
     model_ms: float = 0.0
     worker_ms: float = 0.0
     operation: str = "text_completion"  # for the gen_ai.client.* metrics
-    inference_ms: float | None = None  # the model call alone, when it was made
+    inference_ms: Omittable[float | None] = None  # the model call alone, when it was made
     # How sure the model was (workers/confidence.py), for an ok answer of an engine that
     # reports token probabilities: the line's, each call's; the strings it did not copy.
-    confidence: float | None = None
-    call_confidence: list[float] | None = None
-    ungrounded: list[JsonObject] | None = None
+    confidence: Omittable[float | None] = None
+    call_confidence: Omittable[list[float] | None] = None
+    ungrounded: Omittable[list[JsonObject] | None] = None
 
 
-@dataclass(frozen=True, slots=True)
-class Shutdown:
+class Shutdown(_Message, frozen=True, tag="shutdown"):
     pass
 
 
 Message = Init | Ready | Fatal | Job | Result | Shutdown
 TYPE_NAMES: dict[type, str] = {
-    Init: "init",
-    Ready: "ready",
-    Fatal: "fatal",
-    Job: "job",
-    Result: "result",
-    Shutdown: "shutdown",
+    cls: cls.__struct_config__.tag for cls in (Init, Ready, Fatal, Job, Result, Shutdown)
+}
+BY_NAME: dict[str, type] = {name: cls for cls, name in TYPE_NAMES.items()}
+
+# Fields of nested types defined elsewhere (so unmarked) that a frame may leave out. (A
+# dataclass msgspec decoded without one re-encodes without it: msgspec encodes its
+# __dict__, and the class default stands in for the attribute. It decodes the same.)
+OMITTABLE_ELSEWHERE: dict[type, frozenset[str]] = {
+    DecodingSettings: frozenset({"none_threshold"}),
 }
 
 
@@ -129,173 +146,78 @@ TYPE_NAMES: dict[type, str] = {
 
 
 def to_wire(message: Message) -> JsonObject:
-    """The JSON object for ``message`` (what :func:`workers.protocol.encode_frame` takes)."""
-    data: JsonObject = {"type": TYPE_NAMES[type(message)]}
-    for name in message.__slots__:  # type: ignore[union-attr]
-        value = getattr(message, name)
-        if isinstance(value, (ErrorInfo, Usage)):
-            value = value.to_dict()
-        elif isinstance(value, DecodingSettings):
-            value = {
-                "max_tokens": value.max_tokens,
-                "temperature": value.temperature,
-                "seed": value.seed,
-                "max_calls": value.max_calls,
-                "max_string_length": value.max_string_length,
-                "none_threshold": value.none_threshold,
-            }
-        data[name] = value
+    """The JSON object for ``message`` (what :func:`workers.protocol.encode_frame` takes;
+    that function also takes ``message`` itself, which skips this dict)."""
+    data: JsonObject = msgspec.to_builtins(message)
     return data
 
 
 # -- decoding -------------------------------------------------------------------------
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("an integer")
-    return value
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Presence:
+    """The keys an object of one type must hold, and the same for its nested objects.
+
+    msgspec fills in any missing field that has a default; the wire is stricter (see
+    :data:`Omittable`), so these keys are checked before msgspec decodes the rest."""
+
+    what: str
+    keys: frozenset[str]
+    order: tuple[str, ...]
+    nested: tuple[tuple[str, _Presence], ...]
+
+    def check(self, data: Mapping[str, Any]) -> None:
+        if not data.keys() >= self.keys:
+            missing = next(key for key in self.order if key not in data)
+            raise MessageError(f"{self.what} without {missing!r}")
+        for key, inner in self.nested:
+            value = data.get(key)
+            if isinstance(value, dict):  # (anything else: msgspec says what is wrong)
+                inner.check(value)
+
+    @classmethod
+    def of(cls, kind: type, what: str) -> _Presence:
+        hints = typing.get_type_hints(kind, include_extras=True)
+        if issubclass(kind, msgspec.Struct):
+            names: tuple[str, ...] = kind.__struct_fields__
+        else:
+            names = tuple(item.name for item in dataclasses.fields(kind))
+        omittable = OMITTABLE_ELSEWHERE.get(kind, frozenset())
+        order = tuple(
+            name
+            for name in names
+            if name not in omittable
+            and not any(isinstance(meta, _MayBeOmitted) for meta in _metadata(hints[name]))
+        )
+        nested = tuple(
+            (name, cls.of(inner, f"{what}: {name!r}"))
+            for name in names
+            for inner in _object_types(hints[name])
+        )
+        return cls(what, frozenset(order), order, nested)
 
 
-def _float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("a number")
-    return float(value)
+def _metadata(hint: Any) -> tuple[Any, ...]:
+    return getattr(hint, "__metadata__", ())
 
 
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("a string")
-    return value
+def _object_types(hint: Any) -> list[type]:
+    """The struct and dataclass types ``hint`` may be (``ErrorInfo | None``: ErrorInfo)."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    members = typing.get_args(hint) if union else (hint,)
+    return [
+        member
+        for member in members
+        if isinstance(member, type)
+        and (issubclass(member, msgspec.Struct) or dataclasses.is_dataclass(member))
+    ]
 
 
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError("a boolean")
-    return value
-
-
-def _object(value: Any) -> JsonObject:
-    if not isinstance(value, dict):
-        raise TypeError("an object")
-    return value
-
-
-def _objects(value: Any) -> list[JsonObject]:
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise TypeError("a list of objects")
-    return value
-
-
-def _floats(value: Any) -> list[float]:
-    if not isinstance(value, list):
-        raise TypeError("a list of numbers")
-    return [_float(item) for item in value]
-
-
-def _request_id(value: Any) -> RequestId:
-    if isinstance(value, str):
-        return value
-    return _int(value)
-
-
-def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else check(value)
-
-
-def _trace(value: Any) -> dict[str, str]:
-    carrier = _object(value)
-    if not all(isinstance(item, str) for item in carrier.values()):
-        raise TypeError("an object of strings")
-    return carrier
-
-
-def _error(value: Any) -> ErrorInfo:
-    data = _object(value)
-    return ErrorInfo(_str(data.get("type")), _str(data.get("message")))
-
-
-def _usage(value: Any) -> Usage:
-    data = _object(value)
-    return Usage(_int(data.get("prompt_tokens")), _int(data.get("completion_tokens")))
-
-
-def _decoding(value: Any) -> DecodingSettings:
-    data = _object(value)
-    return DecodingSettings(
-        max_tokens=_int(data.get("max_tokens")),
-        temperature=_float(data.get("temperature")),
-        seed=_int(data.get("seed")),
-        max_calls=_int(data.get("max_calls")),
-        max_string_length=_int(data.get("max_string_length")),
-        none_threshold=_optional(_float)(data.get("none_threshold")),
-    )
-
-
-FIELDS: dict[type, dict[str, Callable[[Any], Any]]] = {
-    Init: {
-        "worker_index": _int,
-        "model_path": _str,
-        "prompt_format": _str,
-        "n_threads": _int,
-        "decoding": _decoding,
-        "telemetry": _object,
-        "n_ctx": _int,
-        "n_batch": _int,
-        "verbose": _bool,
-        "dispatch": _optional(_str),
-        "engine": _optional(_str),
-    },
-    Ready: {"pid": _int, "model": _str, "n_ctx": _int, "load_ms": _float},
-    Fatal: {"message": _str},
-    Job: {
-        "seq": _int,
-        "id": _request_id,
-        "query": _str,
-        "tools": _objects,
-        "tools_key": _str,
-        "trace": _trace,
-        "attempt": _int,
-        "tool_choice": _str,
-        "tool_name": _str,
-        "parallel_tool_calls": _bool,
-        "history": _objects,
-    },
-    Result: {
-        "seq": _int,
-        "worker_pid": _int,
-        "status": _str,
-        "calls": _objects,
-        "error": _optional(_error),
-        "usage": _usage,
-        "results": _optional(_objects),
-        "reused_prefix_tokens": _int,
-        "model_ms": _float,
-        "worker_ms": _float,
-        "operation": _str,
-        "inference_ms": _optional(_float),
-        "confidence": _optional(_float),
-        "call_confidence": _optional(_floats),
-        "ungrounded": _optional(_objects),
-    },
-    Shutdown: {},
-}
-BY_NAME: dict[str, type] = {name: cls for cls, name in TYPE_NAMES.items()}
-OPTIONAL = {
-    "n_ctx",
-    "n_batch",
-    "verbose",
-    "dispatch",
-    "engine",
-    "results",
-    "inference_ms",
-    "confidence",
-    "call_confidence",
-    "ungrounded",
-    "tool_choice",
-    "tool_name",
-    "parallel_tool_calls",
-    "history",
+PRESENCE: dict[type, _Presence] = {
+    cls: _Presence.of(cls, f"{name} message") for cls, name in TYPE_NAMES.items()
 }
 
 
@@ -305,19 +227,12 @@ def from_wire(data: Mapping[str, Any]) -> Message:
     cls = BY_NAME.get(name) if isinstance(name, str) else None
     if cls is None:
         raise MessageError(f"unknown message type {data.get('type')!r}")
-    values: dict[str, Any] = {}
-    for name, check in FIELDS[cls].items():
-        if name not in data:
-            if name in OPTIONAL or (cls is Job and name in ("trace", "attempt")):
-                continue
-            raise MessageError(f"{TYPE_NAMES[cls]} message without {name!r}")
-        try:
-            values[name] = check(data[name])
-        except TypeError as exc:
-            raise MessageError(f"{TYPE_NAMES[cls]} message: {name!r} is not {exc}") from None
-    if cls is Result and values["status"] not in ("ok", "error"):
-        raise MessageError(f"result message: unknown status {values['status']!r}")
-    return cls(**values)
+    PRESENCE[cls].check(data)
+    try:
+        message: Message = msgspec.convert(data, cls)
+    except msgspec.ValidationError as exc:
+        raise MessageError(f"{TYPE_NAMES[cls]} message: {exc}") from None
+    return message
 
 
 def expect(data: Mapping[str, Any], *types: type) -> Any:
