@@ -1,8 +1,9 @@
 """How each request ends: a result line, an error line, or abandoned for a resume.
 
-The reader and the pool report every request here exactly once; this is where the
-output line is built (:class:`pipeline.results.ResultLine`), the request's root span
-annotated and the run's summary and metrics counted.
+The reader and the pool report every request here exactly once, and the writer reports
+each line it wrote; this is where the output line is built
+(:class:`pipeline.results.ResultLine`), the request's root span annotated and ended, and
+the run's summary and metrics counted. Nothing else counts or ends a request.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from pipeline.results import ResultLine
 from pipeline.work import Outcome, Pending
 from workers.errors import ErrorType
 from workers.messages import ErrorInfo, Ready, Result
-from workers.telemetry.attributes import record_error, redact_error_message, trace_id_hex
+from workers.telemetry.attributes import (
+    annotate_root_result,
+    record_error,
+    redact_error_message,
+    trace_id_hex,
+)
 
 
 class Outcomes:
@@ -35,8 +41,17 @@ class Outcomes:
         self.metrics = metrics
         self.capture_content = capture_content
         self.review_below = review_below  # --review-below: mark less sure lines for review
-        self.model_name = ""
         self.ready_once = False  # some worker has loaded the model
+
+    # -- from the reader --------------------------------------------------------------
+
+    def skipped(self) -> None:
+        """An input line an earlier run already answered (resume)."""
+        self.summary.skipped += 1
+
+    def queued(self) -> None:
+        """A request went to the pool."""
+        self.metrics.request_queued()
 
     # -- from the pool ----------------------------------------------------------------
 
@@ -44,7 +59,7 @@ class Outcomes:
         if restarted:
             self.summary.worker_restarts += 1
         self.ready_once = True
-        self.model_name = self.summary.model_name = ready.model
+        self.summary.model_name = ready.model
         self.summary.worker_load_ms.append(ready.load_ms)
 
     def started(self, pending: Pending) -> None:
@@ -72,7 +87,7 @@ class Outcomes:
                 "needle.retries": pending.attempts - 1,
             }
         )
-        self.metrics.record_reply(reply, worker_index, self.model_name)
+        self.metrics.record_reply(reply, worker_index, self.summary.model_name)
         self.out_tx.send_nowait(Outcome(pending, result))
 
     def _label(self, pending: Pending, result: ResultLine) -> None:
@@ -97,6 +112,36 @@ class Outcomes:
         record_error(pending.span, error_type, redacted)
         self.out_tx.send_nowait(Outcome(pending, result))
 
+    # -- from the writer --------------------------------------------------------------
+
+    def written(self, outcomes: list[Outcome], at: float, run_started: float) -> None:
+        """These lines are in the output (``at``: when): each request is counted, its root
+        span annotated and ended."""
+        summary = self.summary
+        if summary.first_result_s is None:
+            summary.first_result_s = at - run_started
+        for outcome in outcomes:
+            result, span = outcome.result, outcome.pending.span
+            summary.total += 1
+            annotate_root_result(
+                span,
+                result.status,
+                result.calls,
+                result.error_type,
+                result.error.message if result.error else None,
+                outcome.pending.attempts,
+                self.capture_content,
+            )
+            self.metrics.record_request(result.status, result.error_type)
+            if result.ok:
+                summary.ok += 1
+            else:
+                summary.errors += 1
+                error_type = result.error_type or "error"
+                summary.error_types[error_type] += 1
+                span.set_attribute("needle.error.type", error_type)
+            span.end()
+
     def abandon(self, pending: Pending) -> None:
         """A request the run stopped before finishing: no output line; a resume redoes it."""
         self.summary.cancelled += 1
@@ -113,6 +158,6 @@ class Outcomes:
             line=pending.line,
             status="error",
             trace_id=trace_id_hex(pending.span),
-            model=self.model_name,
+            model=self.summary.model_name,
             columns=pending.columns,
         )

@@ -90,7 +90,7 @@ class Reader:
     async def _read_line(self, raw: RawLine, job_tx: MemoryObjectSendStream[Pending]) -> None:
         error, request_id, request, kept = self._parse(raw)
         if request_id is None:  # answered by an earlier run
-            self.outcomes.summary.skipped += 1
+            self.outcomes.skipped()
             return
         await self.window.acquire()
         pending = self._new_pending(raw.number, request_id, request)
@@ -99,7 +99,7 @@ class Reader:
             pending.span.set_attribute("needle.error.type", error.error_type)
             self.outcomes.failed(pending, error.error_type, error.message)
         else:
-            self.outcomes.metrics.request_queued()
+            self.outcomes.queued()
             job_tx.send_nowait(pending)  # room: the stream holds a whole window
 
     def _parse(

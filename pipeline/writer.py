@@ -1,7 +1,8 @@
 """The writer: result lines into the sink, in completion or input order.
 
-A request's window slot is freed and its root span ended once its line is written;
-what the run stops before writing is abandoned, for a resume to redo.
+Once a line is written, :meth:`pipeline.outcomes.Outcomes.written` counts the request
+and ends its root span, and its window slot is freed; what the run stops before writing
+is abandoned, for a resume to redo.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pipeline.formats import LineFormats
 from pipeline.outcomes import Outcomes
 from pipeline.sink import JsonlSink, OutputError
 from pipeline.work import Outcome, take_waiting
-from workers.telemetry.attributes import annotate_root_result
 
 
 class Writer:
@@ -84,33 +84,6 @@ class Writer:
             for outcome in outcomes:
                 self.outcomes.abandon(outcome.pending)
             raise
-        summary = self.outcomes.summary
-        if summary.first_result_s is None:
-            summary.first_result_s = now - self.started
-        for outcome in outcomes:
-            self._finish(outcome)
-
-    def _finish(self, outcome: Outcome) -> None:
-        result = outcome.result
-        span = outcome.pending.span
-        summary = self.outcomes.summary
-        summary.total += 1
-        annotate_root_result(
-            span,
-            result.status,
-            result.calls,
-            result.error_type,
-            result.error.message if result.error else None,
-            outcome.pending.attempts,
-            self.outcomes.capture_content,
-        )
-        self.outcomes.metrics.record_request(result.status, result.error_type)
-        if result.ok:
-            summary.ok += 1
-        else:
-            summary.errors += 1
-            error_type = result.error_type or "error"
-            summary.error_types[error_type] += 1
-            span.set_attribute("needle.error.type", error_type)
-        span.end()
-        self.window.release()
+        self.outcomes.written(outcomes, now, self.started)
+        for _ in outcomes:
+            self.window.release()
