@@ -76,7 +76,7 @@ def run(
     config = config_from_args(args)
     if progress != config.progress:
         config = replace(config, progress=progress)
-    supervisor = Supervisor(config, make_pool(getattr(args, "executor", "local"), config))
+    supervisor = Supervisor(config, make_pool(config))
     try:
         return anyio.run(supervisor.run)
     except ResumeRefused as exc:  # it names the command line's flag: name the keyword

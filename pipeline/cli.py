@@ -16,7 +16,7 @@ from pipeline.config import (
     RunConfig,
     RunSummary,
 )
-from pipeline.executor import make_pool, size_pool
+from pipeline.executor import join_cluster, make_pool, size_pool
 from pipeline.models import ModelError, resolve_model
 from pipeline.options import build_parser
 from pipeline.parquet_output import working_path, write_parquet
@@ -81,13 +81,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         check_importable(args.dispatch)
     if args.engine:
         check_importable(args.engine, "--engine")
-    workers, threads = size_pool(
+    cluster_cpus = join_cluster(
         args.executor,
-        args.workers,
-        args.threads,
-        ray_address=args.ray_address,
+        args.ray_address,
         log_to_driver=args.verbose or telemetry.traces == "console",
     )
+    workers, threads = size_pool(args.workers, args.threads, cluster_cpus)
     output_path = args.output or default_output_path(args.input)
     parquet_output = None
     if table_format(output_path) == "parquet":
@@ -104,6 +103,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         prompt_format=args.prompt_format,
         dispatch=args.dispatch,
         engine=args.engine,
+        executor=args.executor,
         decoding=DecodingSettings(
             max_tokens=args.max_tokens,
             temperature=args.temperature,
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
     except (ValueError, ModelError, TelemetryConfigError) as exc:
         parser.exit(EXIT_USAGE, f"{parser.prog}: error: {exc}\n")
-    supervisor = Supervisor(config, make_pool(args.executor, config))
+    supervisor = Supervisor(config, make_pool(config))
     try:
         summary = anyio.run(supervisor.run)
     except ResumeRefused as exc:

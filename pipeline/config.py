@@ -27,6 +27,7 @@ class RunConfig:
     model: ModelRef
     workers: int
     threads_per_worker: int
+    executor: str = "local"  # local (worker processes) | ray (actors on a Ray cluster)
     prompt_format: str = "needle"
     decoding: DecodingSettings = field(default_factory=DecodingSettings)
     n_ctx: int = 0

@@ -12,49 +12,52 @@ from typing import Any
 
 from pipeline.config import RunConfig, default_workers, threads_per_worker
 from pipeline.pool import WorkerPool
+from pipeline.processpool import ProcessPool
 
 EXECUTORS = ("local", "ray")
 RAY_MISSING = "--executor ray needs Ray: pip install -e '.[ray]'"
 
 
-def size_pool(
-    executor: str,
-    workers: int | None,
-    threads: int | None,
-    *,
-    ray_address: str | None = None,
-    log_to_driver: bool = False,
-) -> tuple[int, int]:
-    """(workers, llama.cpp threads per worker). Locally: one worker per core, the cores
-    split between them. On Ray (joined here; ValueError when it cannot be): the cluster's
-    CPUs divided by ``threads`` (1 by default), or split between ``workers`` actors."""
+def join_cluster(executor: str, ray_address: str | None, *, log_to_driver: bool) -> int | None:
+    """For ``ray``: join the cluster (ValueError when it cannot be) and return its CPUs;
+    locally nothing to join (None). Call it from the main thread, before the event loop."""
     if executor != "ray":
-        count = workers or default_workers()
-        return count, threads or threads_per_worker(count)
+        return None
     raypool = _raypool()
     try:
         raypool.connect(ray_address, log_to_driver=log_to_driver)
     except raypool.RayUnavailable as exc:
         raise ValueError(str(exc)) from None
-    cpus = max(1, raypool.cluster_cpus())
+    return max(1, raypool.cluster_cpus())
+
+
+def size_pool(
+    workers: int | None, threads: int | None, cluster_cpus: int | None
+) -> tuple[int, int]:
+    """(workers, llama.cpp threads per worker). Locally (``cluster_cpus`` None): one worker
+    per core, the cores split between them. On a Ray cluster of ``cluster_cpus``: those
+    CPUs divided by ``threads`` (1 by default), or split between ``workers`` actors."""
+    if cluster_cpus is None:
+        count = workers or default_workers()
+        return count, threads or threads_per_worker(count)
     if workers is None:
         threads = threads or 1
-        return max(1, cpus // threads), threads
-    threads = threads or max(1, cpus // workers)
-    if workers * threads > cpus:  # an autoscaling cluster may grow; else some wait to start
+        return max(1, cluster_cpus // threads), threads
+    threads = threads or max(1, cluster_cpus // workers)
+    if workers * threads > cluster_cpus:  # an autoscaling cluster may grow; else some wait
         sys.stderr.write(
             f"needle-pipeline: warning: {workers} actors x {threads} threads need "
-            f"{workers * threads} CPUs; the Ray cluster has {cpus} now\n"
+            f"{workers * threads} CPUs; the Ray cluster has {cluster_cpus} now\n"
         )
     return workers, threads
 
 
-def make_pool(executor: str, config: RunConfig) -> WorkerPool | None:
-    """The pool for ``executor`` (None: the supervisor's default, the process pool)."""
-    if executor != "ray":
-        return None
-    pool: WorkerPool = _raypool().RayPool(config)
-    return pool
+def make_pool(config: RunConfig) -> WorkerPool:
+    """The pool for ``config.executor``: local worker processes, or Ray actors."""
+    if config.executor == "ray":
+        pool: WorkerPool = _raypool().RayPool(config)
+        return pool
+    return ProcessPool.for_run(config)
 
 
 def _raypool() -> Any:

@@ -1,14 +1,17 @@
-"""The local worker pool: one spawned ``python -m workers`` process per slot.
+"""The worker pool's slots, and the local pool: one spawned ``python -m workers`` process
+per slot.
 
-One slot task per worker owns that worker process, restarts it when it dies, hangs or
-breaks the protocol, and re-runs (up to ``max_attempts``) the request that was in flight.
+One slot task per worker owns that worker, restarts it when it dies, hangs or breaks the
+protocol, and re-runs (up to ``max_attempts``) the request that was in flight. What a
+slot starts comes from a :data:`WorkerFactory`: a local process by default, a Ray actor
+in :class:`pipeline.raypool.RayPool`.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -49,9 +52,13 @@ class SlotWorker(Protocol):
     def kill_now(self) -> None: ...
 
 
-class ProcessPool:
-    jobs_ahead = JOBS_AHEAD  # per worker
+# Starts a ready worker for a slot: (slot index, its Init, the slot's task group for the
+# worker's pumps, the pool's set of live workers, which it joins) -> the worker; raises
+# WorkerStartError.
+WorkerFactory = Callable[[int, Init, TaskGroup, set[Any]], Awaitable[SlotWorker]]
 
+
+class ProcessPool:
     def __init__(
         self,
         workers: int,
@@ -62,6 +69,8 @@ class ProcessPool:
         start_timeout_s: float = 300.0,
         verbose: bool = False,
         command: Sequence[str] | None = None,  # the worker program (default python -m workers)
+        start_worker: WorkerFactory | None = None,  # default: a local worker process
+        jobs_ahead: int = JOBS_AHEAD,  # per worker
     ) -> None:
         self.workers = workers
         self.init_message = init_message
@@ -70,12 +79,15 @@ class ProcessPool:
         self.start_timeout_s = start_timeout_s
         self.verbose = verbose
         self.command = command
+        self.start_worker = start_worker or self._start_process
+        self.jobs_ahead = jobs_ahead
         self.live: set[Any] = set()  # SlotWorkers started and not yet reaped
         self._stopping = False
 
     @classmethod
-    def for_run(cls, config: RunConfig) -> ProcessPool:
-        """One spawned worker process per ``config.workers``."""
+    def for_run(cls, config: RunConfig, **factory: Any) -> ProcessPool:
+        """One slot per ``config.workers`` (``factory``: ``start_worker=``, ``jobs_ahead=``
+        for workers other than local processes)."""
         return cls(
             config.workers,
             config.init_message,
@@ -83,6 +95,7 @@ class ProcessPool:
             max_attempts=config.max_attempts,
             start_timeout_s=config.start_timeout_s,
             verbose=config.verbose,
+            **factory,
         )
 
     def drain(self) -> None:
@@ -109,7 +122,9 @@ class ProcessPool:
                 while True:
                     async with anyio.create_task_group() as pumps:
                         try:
-                            worker = await self._start_worker(index, pumps)
+                            worker = await self.start_worker(
+                                index, self.init_message(index), pumps, self.live
+                            )
                         except WorkerStartError as exc:
                             # Fatal when the model seems not to load at all (no worker ever
                             # got ready), or this slot keeps failing; else (a worker killed
@@ -145,16 +160,18 @@ class ProcessPool:
                     outcomes.abandon(pending)
                 raise
 
-    async def _start_worker(self, index: int, pumps: TaskGroup) -> SlotWorker:
-        """A fresh, ready worker for slot ``index`` (raises :class:`WorkerStartError`)."""
+    async def _start_process(
+        self, index: int, init: Init, pumps: TaskGroup, live: set[Any]
+    ) -> SlotWorker:
+        """A fresh, ready worker process for slot ``index``."""
         return await WorkerProcess.start(
             index,
-            self.init_message(index),
+            init,
             pumps,
             verbose=self.verbose,
             start_timeout_s=self.start_timeout_s,
             command=self.command,
-            live=self.live,
+            live=live,
         )
 
     async def _next_job(

@@ -231,23 +231,17 @@ def _fetch_on_node(spec: str) -> str:
     return str(resolve_model(spec).path)
 
 
-class RayPool(ProcessPool):
-    """:class:`ProcessPool`'s slots (retries, timeouts, drain), with Ray actors."""
+class RayPool:
+    """:class:`ProcessPool`'s slots (retries, timeouts, drain), each driving a Ray actor.
 
-    # A remote call's round trip is longer than a pipe's: more jobs queued on each actor.
-    jobs_ahead = RAY_JOBS_AHEAD
+    Joins the cluster itself (:func:`connect`) unless it is already joined."""
 
     def __init__(self, config: RunConfig) -> None:
-        super().__init__(
-            config.workers,
-            config.init_message,
-            timeout_s=config.timeout_s,
-            max_attempts=config.max_attempts,
-            start_timeout_s=config.start_timeout_s,
-            verbose=config.verbose,
-        )
         self.model = config.model
         self._model_args: dict[str, Any] = {}
+        self.slots = ProcessPool.for_run(
+            config, start_worker=self._start_actor, jobs_ahead=RAY_JOBS_AHEAD
+        )
 
     async def serve(self, jobs: MemoryObjectReceiveStream[Pending], outcomes: Outcomes) -> None:
         try:
@@ -255,22 +249,23 @@ class RayPool(ProcessPool):
                 self._model_args = await anyio.to_thread.run_sync(model_arguments, self.model)
             except (OSError, RayError) as exc:
                 raise FatalRunError(f"cannot send the model to the cluster: {exc}") from None
-            await super().serve(jobs, outcomes)
+            await self.slots.serve(jobs, outcomes)
         finally:
             with anyio.CancelScope(shield=True):  # no actor outlives the run
-                for worker in list(self.live):
+                for worker in list(self.slots.live):
                     await worker.kill()
 
-    async def _start_worker(self, index: int, pumps: TaskGroup) -> SlotWorker:
+    def drain(self) -> None:
+        self.slots.drain()
+
+    async def _start_actor(
+        self, index: int, init: Init, pumps: TaskGroup, live: set[Any]
+    ) -> SlotWorker:
         return await ActorWorker.start(
-            index,
-            self.init_message(index),
-            self._model_args,
-            start_timeout_s=self.start_timeout_s,
-            live=self.live,
+            index, init, self._model_args, start_timeout_s=self.slots.start_timeout_s, live=live
         )
 
     def kill_now(self) -> None:
-        super().kill_now()
+        self.slots.kill_now()
         with contextlib.suppress(Exception):
             disconnect()

@@ -34,7 +34,6 @@ from pipeline.formats import LineFormats
 from pipeline.metrics import PipelineMetrics
 from pipeline.outcomes import Outcomes
 from pipeline.pool import WorkerPool
-from pipeline.processpool import ProcessPool
 from pipeline.progress import ProgressBar
 from pipeline.reader import Reader
 from pipeline.sink import JsonlSink, OutputError, ResumeState
@@ -49,9 +48,9 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class Supervisor:
-    def __init__(self, config: RunConfig, pool: WorkerPool | None = None) -> None:
+    def __init__(self, config: RunConfig, pool: WorkerPool) -> None:
         self.config = config
-        self.pool = pool if pool is not None else ProcessPool.for_run(config)
+        self.pool = pool  # pipeline.executor.make_pool(config)
         self.summary = RunSummary()
         self.sink = JsonlSink(config.output_path)
         self._started = 0.0
