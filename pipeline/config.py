@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -14,6 +15,13 @@ from pipeline.models import ModelRef
 from workers.engine import DecodingSettings
 from workers.messages import Init
 from workers.telemetry.settings import TelemetrySettings
+
+
+def field_defaults(cls: type) -> dict[str, Any]:
+    """A dataclass's fields that have a plain default, by name."""
+    return {
+        f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+    }
 
 
 class FatalRunError(Exception):

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.config import RunConfig, field_defaults
 from pipeline.executor import EXECUTORS
 from workers.dispatch import DispatchSpecError, check_spec
+from workers.engine import DecodingSettings
 from workers.prompts import PROMPT_FORMATS
 from workers.telemetry.settings import METRIC_EXPORTERS, TRACE_EXPORTERS
+
+# The defaults live once, on the config dataclasses; the options show them.
+CONFIG = field_defaults(RunConfig)
+DECODING = field_defaults(DecodingSettings)
 
 DESCRIPTION = """\
 Turn natural-language requests into structured tool calls with a small GGUF model.
@@ -133,21 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument(
         "--input-format",
         choices=("auto", "native", "openai"),
-        default="auto",
+        default=CONFIG["input_format"],
         help='native ({"id", "query", "tools"}) or openai (OpenAI Batch API request lines); '
         "auto decides from the first non-empty line (default: %(default)s)",
     )
     io.add_argument(
         "--output-format",
         choices=("auto", "native", "openai"),
-        default="auto",
+        default=CONFIG["output_format"],
         help="native result lines or openai (OpenAI Batch API output lines, plus trace_id "
         "and line); auto writes what the input is (default: %(default)s)",
     )
     io.add_argument(
         "--max-line-bytes",
         type=positive_int,
-        default=8 << 20,
+        default=CONFIG["max_line_bytes"],
         metavar="N",
         help="longer input lines become line_too_long errors (default: %(default)s)",
     )
@@ -163,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--prompt-format",
         choices=PROMPT_FORMATS,
-        default="needle",
+        default=CONFIG["prompt_format"],
         help="needle: <tools>..</tools><query>..</query>; chat: the model's chat template "
         "(default: %(default)s)",
     )
@@ -186,14 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--max-tokens",
         type=positive_int,
-        default=256,
+        default=DECODING["max_tokens"],
         metavar="N",
         help="answer length limit in tokens (default: %(default)s)",
     )
     model.add_argument(
         "--temperature",
         type=non_negative_float,
-        default=0.0,
+        default=DECODING["temperature"],
         metavar="T",
         help="0 is greedy decoding; above 0 samples under the grammar, reproducibly "
         "for a given --seed (default: %(default)s)",
@@ -201,14 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--seed",
         type=int,
-        default=0,
+        default=DECODING["seed"],
         metavar="N",
         help="sampling seed when temperature > 0 (default: %(default)s)",
     )
     model.add_argument(
         "--none-threshold",
         type=probability,
-        default=None,
+        default=DECODING["none_threshold"],
         metavar="P",
         help="answer no call when the model gives no call at least probability P, else the "
         "likeliest call (default: the model's own threshold, chosen on validation data; "
@@ -217,21 +223,21 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--max-calls",
         type=positive_int,
-        default=4,
+        default=DECODING["max_calls"],
         metavar="N",
         help="most tool calls in one answer (default: %(default)s)",
     )
     model.add_argument(
         "--max-string-length",
         type=non_negative_int,
-        default=128,
+        default=DECODING["max_string_length"],
         metavar="N",
         help="grammar bound on free-text argument strings, 0 for none (default: %(default)s)",
     )
     model.add_argument(
         "--n-ctx",
         type=non_negative_int,
-        default=0,
+        default=CONFIG["n_ctx"],
         metavar="N",
         help="context size, 0 for the model's own (default: %(default)s)",
     )
@@ -239,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     pool.add_argument(
         "--executor",
         choices=EXECUTORS,
-        default="local",
+        default=CONFIG["executor"],
         help="local: worker processes on this machine; ray: Ray actors across a cluster, "
         "one model each (the ray extra; see docs/scale-out.md) (default: %(default)s)",
     )
@@ -265,14 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     pool.add_argument(
         "--timeout",
         type=positive_float,
-        default=60.0,
+        default=CONFIG["timeout_s"],
         metavar="SECONDS",
         help="per-request limit; the worker is replaced (default: %(default)s)",
     )
     pool.add_argument(
         "--max-attempts",
         type=positive_int,
-        default=2,
+        default=CONFIG["max_attempts"],
         metavar="N",
         help="attempts for a request whose worker crashes, then worker_crashed "
         "(default: %(default)s)",
@@ -280,20 +286,23 @@ def build_parser() -> argparse.ArgumentParser:
     pool.add_argument(
         "--grace",
         type=float,
-        default=5.0,
+        default=CONFIG["grace_s"],
         metavar="SECONDS",
         help="on SIGINT/SIGTERM, time for requests in flight (default: %(default)s)",
     )
     pool.add_argument(
         "--window",
         type=non_negative_int,
-        default=0,
+        default=CONFIG["window"],
         metavar="N",
         help="requests in flight at most, 0 for 4 per worker (default: %(default)s)",
     )
     tables = parser.add_argument_group("CSV and Parquet input (a file named *.csv, *.parquet)")
     tables.add_argument(
-        "--query-column", default="query", metavar="NAME", help="the query (default: %(default)s)"
+        "--query-column",
+        default=CONFIG["query_column"],
+        metavar="NAME",
+        help="the query (default: %(default)s)",
     )
     tables.add_argument(
         "--id-column", metavar="NAME", help="the request id (default: the row number)"
@@ -301,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument(
         "--keep-columns",
         type=column_list,
-        default=(),
+        default=CONFIG["keep_columns"],
         metavar="A,B",
         help='copy these input columns (or JSONL fields) to each output line, as "columns"',
     )
