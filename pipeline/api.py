@@ -2,8 +2,10 @@
 
 ``run(input, output, **options)`` takes the command line's options as keywords
 (``workers=2``, ``ordered=True``, ``output_format="openai"``, ``traces="otlp"``, ...: the
-long option names with ``_`` for ``-``), checks them exactly as the CLI does, drives the
-same supervisor and returns its :class:`Summary`. Running it again resumes, as the CLI.
+long option names with ``_`` for ``-``) as typed values, checks them against the same
+option definitions as the CLI (no command line is built), makes the configuration with
+the CLI's own function, drives the same supervisor and returns its :class:`Summary`.
+Running it again resumes, as the CLI.
 """
 
 from __future__ import annotations
@@ -11,15 +13,23 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import replace
-from os import PathLike
-from typing import Any, NoReturn
+from os import PathLike, fspath
+from typing import Any
 
 import anyio
 
 from pipeline.cli import config_from_args
 from pipeline.config import RunSummary
 from pipeline.executor import make_pool
-from pipeline.options import build_parser
+from pipeline.options import (
+    build_parser,
+    column_list,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from pipeline.sink import ResumeRefused
 from pipeline.supervisor import Supervisor
 
@@ -31,25 +41,50 @@ class UnknownOption(TypeError, ValueError):
     ``ValueError``, as every other option ``run()`` refuses."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise ValueError(message)
+_INTEGER_TYPES = (positive_int, non_negative_int, int)
+_NUMBER_TYPES = (positive_float, non_negative_float, probability, float)
 
 
-def options_to_argv(
+def options_namespace(
     input_path: str | PathLike[str], output: str | PathLike[str] | None, options: Mapping[str, Any]
-) -> list[str]:
-    """The command line these arguments stand for (``True`` a flag, ``False``/``None`` left
-    out)."""
-    argv = [str(input_path)]
-    if output is not None:
-        argv += ["--output", str(output)]
+) -> argparse.Namespace:
+    """The options as the command line's parser would give them, built from the keywords
+    directly (no argument strings): each value is checked against its option's type and
+    choices; ``None`` leaves an option at its default."""
+    actions = {a.dest: a for a in build_parser()._actions if a.dest != "help"}
+    unknown = sorted(name for name in options if name not in actions)
+    if unknown:
+        raise UnknownOption(f"run() got unknown options: {', '.join(unknown)}")
+    values = {dest: action.default for dest, action in actions.items()}
+    values["input"] = fspath(input_path)
+    values["output"] = None if output is None else fspath(output)
     for name, value in options.items():
-        flag = "--" + name.replace("_", "-")
-        if value is None or value is False:
-            continue
-        argv += [flag] if value is True else [flag, str(value)]
-    return argv
+        if value is not None:
+            values[name] = _checked(name, actions[name], value)
+    return argparse.Namespace(**values)
+
+
+def _checked(name: str, action: argparse.Action, value: Any) -> Any:
+    if isinstance(action, argparse._StoreTrueAction):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+        return value
+    kind = action.type
+    if kind in _INTEGER_TYPES and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if kind in _NUMBER_TYPES and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if kind is column_list and isinstance(value, (list, tuple)):
+        value = ",".join(map(str, value))
+    if kind is None and not isinstance(value, (str, PathLike)):
+        raise ValueError(f"{name} must be a string, got {value!r}")
+    try:
+        checked = kind(value) if callable(kind) else fspath(value)
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if action.choices is not None and checked not in action.choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, action.choices))}")
+    return checked
 
 
 def run(
@@ -66,13 +101,7 @@ def run(
     thread (SIGINT/SIGTERM drain the run as on the command line).
     """
     progress = bool(options.pop("progress", False))
-    parser = build_parser()
-    parser.__class__ = _Parser  # usage errors raise instead of exiting
-    known = {action.dest for action in parser._actions}
-    unknown = sorted(name for name in options if name not in known)
-    if unknown:
-        raise UnknownOption(f"run() got unknown options: {', '.join(unknown)}")
-    args = parser.parse_args(options_to_argv(input, output, options))
+    args = options_namespace(input, output, options)
     config = config_from_args(args)
     if progress != config.progress:
         config = replace(config, progress=progress)

@@ -47,3 +47,12 @@ def test_options_are_checked_as_on_the_command_line(tmp_path: Path) -> None:
         run(source, tmp_path / "o.jsonl", workers=0)
     with pytest.raises(ValueError, match="input file not found"):
         run(tmp_path / "missing.jsonl", tmp_path / "o.jsonl")
+    # Keywords are typed values, checked without building a command line.
+    with pytest.raises(ValueError, match=r"workers must be an integer, got 2\.5"):
+        run(source, tmp_path / "o.jsonl", workers=2.5)
+    with pytest.raises(ValueError, match="ordered must be True or False"):
+        run(source, tmp_path / "o.jsonl", ordered="yes")
+    with pytest.raises(ValueError, match="executor must be one of local, ray"):
+        run(source, tmp_path / "o.jsonl", executor="spark")
+    with pytest.raises(ValueError, match="none_threshold: must be between 0 and 1"):
+        run(source, tmp_path / "o.jsonl", none_threshold=1.5)
