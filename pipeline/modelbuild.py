@@ -43,6 +43,7 @@ class Manifest:
     sha256: str  # of the built GGUF
     context_length: int | None = None  # the served context, when shorter than the base's
     calibration: str | None = None  # Platt "a,b" of its confidence (workers/confidence.py)
+    none_threshold: float | None = None  # its own --none-threshold, chosen on validation
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -57,13 +58,18 @@ class Manifest:
             sha256=data["sha256"],
             context_length=data.get("context_length"),
             calibration=(data.get("calibration") or {}).get("platt"),
+            none_threshold=(data.get("none_threshold") or {}).get("value"),
         )
 
     def metadata(self) -> dict[str, str]:
         """String keys the build adds to the GGUF."""
         from workers.confidence import METADATA_KEY
+        from workers.engine import NONE_THRESHOLD_KEY
 
-        return {METADATA_KEY: self.calibration} if self.calibration else {}
+        keys = {METADATA_KEY: self.calibration} if self.calibration else {}
+        if self.none_threshold is not None:
+            keys[NONE_THRESHOLD_KEY] = repr(float(self.none_threshold))
+        return keys
 
 
 def sha256_of(path: Path) -> str:

@@ -54,10 +54,26 @@ def test_the_threshold_decides_at_the_models_probability_of_none() -> None:
         assert above.text.startswith('[{"name":')
         assert above.none_probability == pytest.approx(p)
         sides.add(plain.text == "[]")
+        engine.none_threshold = p  # the model's own threshold (its GGUF metadata) ...
+        assert answer(None).text == "[]"  # ... applies when the run names none
+        engine.none_threshold = None
     assert sides == {True, False}  # the model itself answers both ways on these requests
 
 
-def test_a_models_own_threshold_comes_from_its_metadata() -> None:
+def test_a_models_own_threshold_comes_from_its_metadata(tmp_path) -> None:
+    from pipeline.modelbuild import Manifest
+
+    manifest = tmp_path / "m.json"
+    document = {
+        "name": "m",
+        "base": {"package": "p", "file": "f", "sha256": "0"},
+        "adapter": {"file": "a.gguf", "sha256": "0"},
+        "sha256": "0",
+        "none_threshold": {"value": 0.3, "chosen_on": "valid_nofit.jsonl"},
+    }
+    manifest.write_text(orjson.dumps(document).decode())
+    metadata = Manifest.read(manifest).metadata()
+    assert none_threshold_of(metadata) == 0.3  # the manifest's value reaches the built model
     assert none_threshold_of({NONE_THRESHOLD_KEY: "0.3"}) == 0.3
     assert none_threshold_of({NONE_THRESHOLD_KEY: "1.5"}) is None
     assert none_threshold_of({NONE_THRESHOLD_KEY: "x"}) is None

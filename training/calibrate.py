@@ -74,7 +74,14 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         "auroc": round(found or 0.0, 4),
     }
     context = data.get("context_length") or CONTEXT_LENGTH
-    path = ship(manifest.adapter, data["name"], a.manifest.parent, context, calibration)
+    path = ship(
+        manifest.adapter,
+        data["name"],
+        a.manifest.parent,
+        context,
+        calibration,
+        data.get("none_threshold"),
+    )
     print(f"wrote {path}")
     return 0
 

@@ -20,6 +20,7 @@ from pipeline.modelbuild import merge_lora, sha256_of
 from pipeline.models import MODELS_DIR, NEEDLE_SMOL, SMOLLM2_FILE, SMOLLM2_PACKAGE
 from pipeline.models import smollm2_path as base_gguf
 from workers.confidence import METADATA_KEY
+from workers.engine import NONE_THRESHOLD_KEY
 
 CONTEXT_LENGTH = 4096  # served context: training prompts are at most 1,536 tokens
 
@@ -30,9 +31,11 @@ def ship(
     models_dir: Path = MODELS_DIR,
     context_length: int = CONTEXT_LENGTH,
     calibration: dict[str, Any] | None = None,
+    none_threshold: dict[str, Any] | None = None,
 ) -> Path:
     """Ship ``adapter``; ``calibration`` (``{"platt": "a,b", ...}``, from
-    :mod:`training.calibrate`) goes into the manifest and the built model's metadata."""
+    :mod:`training.calibrate`) and ``none_threshold`` (``{"value": t, ...}``: the model's
+    own ``--none-threshold``) go into the manifest and the built model's metadata."""
     base = base_gguf()
     shipped = models_dir / f"{name}.lora.gguf"
     if adapter.resolve() != shipped.resolve():
@@ -40,6 +43,8 @@ def ship(
     with tempfile.TemporaryDirectory() as scratch:
         built = Path(scratch) / "built.gguf"
         metadata = {METADATA_KEY: calibration["platt"]} if calibration else {}
+        if none_threshold:
+            metadata[NONE_THRESHOLD_KEY] = repr(float(none_threshold["value"]))
         merge_lora(base, shipped, built, name, context_length, metadata)
         product = sha256_of(built)
     manifest = {
@@ -53,6 +58,8 @@ def ship(
     }
     if calibration:
         manifest["calibration"] = calibration
+    if none_threshold:
+        manifest["none_threshold"] = none_threshold
     path = models_dir / f"{name}.json"
     path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return path
@@ -62,8 +69,18 @@ def ship_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training ship", description=__doc__)
     ap.add_argument("adapter", type=Path, help="LoRA adapter GGUF from `train --lora-rank`")
     ap.add_argument("--name", default=NEEDLE_SMOL)
+    ap.add_argument(
+        "--none-threshold",
+        type=float,
+        metavar="P",
+        help="the model's own --none-threshold (choose it on a validation split)",
+    )
+    ap.add_argument("--chosen-on", default="", help="what --none-threshold was chosen on")
     a = ap.parse_args(argv)
-    print(f"wrote {ship(a.adapter, a.name)}")
+    threshold = None
+    if a.none_threshold is not None:
+        threshold = {"value": a.none_threshold, "chosen_on": a.chosen_on}
+    print(f"wrote {ship(a.adapter, a.name, none_threshold=threshold)}")
     return 0
 
 
