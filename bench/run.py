@@ -315,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="ray: instead of the baseline, compare the pipeline on Ray actors (a local Ray "
         "head on the same cores) with the pipeline on local processes (bench.executors)",
     )
+    parser.add_argument(
+        "--server-bin",
+        metavar="PATH",
+        help="also compare with llama.cpp's own server on the same requests (bench.server; "
+        "with --bench-bin, llama-bench's prompt rate too)",
+    )
+    parser.add_argument("--bench-bin", metavar="PATH", help="llama-bench, with --server-bin")
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     parser.add_argument(
         "--keep", type=Path, help="keep inputs, outputs and traces in this directory"
@@ -394,6 +401,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(format_medians(measurements), flush=True)
         print(format_share(args, requests, model), flush=True)
+        if args.server_bin:
+            from bench.server import main as server_main
+
+            extra = ["--bench-bin", args.bench_bin] if args.bench_bin else []
+            server_main(
+                [str(requests), "--server-bin", args.server_bin, "--model", str(model), *extra]
+            )
         print(load_line())
         if args.json:
             args.json.write_text(json.dumps(measurements, indent=2, default=str))
