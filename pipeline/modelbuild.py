@@ -63,13 +63,19 @@ class Manifest:
 
     def metadata(self) -> dict[str, str]:
         """String keys the build adds to the GGUF."""
-        from workers.confidence import METADATA_KEY
-        from workers.engine import NONE_THRESHOLD_KEY
+        return model_metadata(self.calibration, self.none_threshold)
 
-        keys = {METADATA_KEY: self.calibration} if self.calibration else {}
-        if self.none_threshold is not None:
-            keys[NONE_THRESHOLD_KEY] = repr(float(self.none_threshold))
-        return keys
+
+def model_metadata(calibration: str | None, none_threshold: float | None) -> dict[str, str]:
+    """The GGUF keys of a model's confidence calibration (Platt "a,b") and its own
+    ``--none-threshold``: what the shipped build and a manifest's build both add."""
+    from workers.confidence import METADATA_KEY
+    from workers.engine import NONE_THRESHOLD_KEY
+
+    keys = {METADATA_KEY: calibration} if calibration else {}
+    if none_threshold is not None:
+        keys[NONE_THRESHOLD_KEY] = repr(float(none_threshold))
+    return keys
 
 
 def sha256_of(path: Path) -> str:

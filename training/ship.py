@@ -16,11 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline.modelbuild import merge_lora, sha256_of
+from pipeline.modelbuild import merge_lora, model_metadata, sha256_of
 from pipeline.models import MODELS_DIR, NEEDLE_SMOL, SMOLLM2_FILE, SMOLLM2_PACKAGE
 from pipeline.models import smollm2_path as base_gguf
-from workers.confidence import METADATA_KEY
-from workers.engine import NONE_THRESHOLD_KEY
 
 CONTEXT_LENGTH = 4096  # served context: training prompts are at most 1,536 tokens
 
@@ -42,9 +40,10 @@ def ship(
         shutil.copyfile(adapter, shipped)
     with tempfile.TemporaryDirectory() as scratch:
         built = Path(scratch) / "built.gguf"
-        metadata = {METADATA_KEY: calibration["platt"]} if calibration else {}
-        if none_threshold:
-            metadata[NONE_THRESHOLD_KEY] = repr(float(none_threshold["value"]))
+        metadata = model_metadata(
+            calibration["platt"] if calibration else None,
+            none_threshold["value"] if none_threshold else None,
+        )
         merge_lora(base, shipped, built, name, context_length, metadata)
         product = sha256_of(built)
     manifest = {
