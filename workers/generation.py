@@ -68,6 +68,16 @@ def log_probability(logits: Any, token: int) -> float:
     return float(logits[token]) - top - float(np.log(np.exp(logits - top).sum()))
 
 
+def pick(vocab: Vocabulary, masked: Any, temperature: float, rng: Any) -> int:
+    """A token of logits whose rejected tokens are -inf: the first maximum at temperature
+    0, else drawn from their softmax at ``temperature``."""
+    if temperature == 0:
+        return int(masked.argmax())
+    scaled = masked.astype(np.float64) / temperature
+    weights = np.exp(scaled - scaled.max())  # rejected tokens: exp(-inf) = 0
+    return int(rng.choice(vocab.n_vocab, p=weights / weights.sum()))
+
+
 def sample(
     vocab: Vocabulary, matcher: Any, logits: Any, temperature: float, rng: Any, state: AnswerState
 ) -> int:
@@ -78,11 +88,7 @@ def sample(
         token = int(logits.argmax())
         if not vocab.eog[token] and matcher.try_consume_tokens([token]) == 1:
             return token  # allowed, and already consumed
-        token = int(allowed_logits(vocab, matcher, logits, state).argmax())
-    else:
-        scaled = allowed_logits(vocab, matcher, logits, state).astype(np.float64) / temperature
-        weights = np.exp(scaled - scaled.max())  # rejected tokens: exp(-inf) = 0
-        token = int(rng.choice(vocab.n_vocab, p=weights / weights.sum()))
+    token = pick(vocab, allowed_logits(vocab, matcher, logits, state), temperature, rng)
     if not vocab.eog[token] and not matcher.consume_token(token):
         raise RuntimeError(f"grammar rejected token {token}: {matcher.get_error()}")
     return token
@@ -114,12 +120,7 @@ def choose_none_or_call(
     p_none = float(weights[closes].sum() / weights[allowed].sum())
     state.none_probability = p_none
     side = np.where(closes if p_none >= threshold else opens, masked, -np.inf)
-    if temperature == 0:
-        token = int(side.argmax())
-    else:
-        scaled = side.astype(np.float64) / temperature
-        weights = np.exp(scaled - scaled.max())
-        token = int(rng.choice(vocab.n_vocab, p=weights / weights.sum()))
+    token = pick(vocab, side, temperature, rng)
     if not matcher.consume_token(token):
         raise RuntimeError(f"grammar rejected token {token}: {matcher.get_error()}")
     return token
