@@ -126,10 +126,10 @@ class DirectDecoder:
         """The answer's calls; raises ValueError on a cut-off answer."""
         import dataclasses
 
-        from workers.toolset import answer_schema, normalize_tools
+        from workers.toolset import answer_schema, normalize_tools, tools_key
 
         tools = normalize_tools(tools)
-        key = json.dumps(tools, sort_keys=True)
+        key = tools_key(tools)
         grammar = self._grammars.get(key)
         if grammar is None:
             schema = answer_schema(tools, self.settings.max_calls, self.settings.max_string_length)
