@@ -150,8 +150,8 @@ def server_answers(
 
 def pipeline_answers(
     requests: list[dict[str, Any]], model: str, workdir: Path, extra: list[str]
-) -> tuple[dict[int, Any], float, dict[str, float]]:
-    """Every request through ``python -m pipeline``; (answers by id, wall s, token rates)."""
+) -> tuple[dict[int, Any], float]:
+    """Every request through ``python -m pipeline``; (answers by id, wall s)."""
     source, out = workdir / "requests.jsonl", workdir / "results.jsonl"
     source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in requests))
     command = [sys.executable, "-m", "pipeline", str(source), "-o", str(out), "--overwrite"]
@@ -160,12 +160,10 @@ def pipeline_answers(
     subprocess.run(command, cwd=PROJECT_ROOT, check=False)
     wall = time.perf_counter() - started
     answers: dict[int, Any] = {}
-    prompt_tokens = 0
     for line in out.read_bytes().splitlines():
         row = orjson.loads(line)
         answers[row["id"]] = row["calls"] if row["status"] == "ok" else {"error": row["error"]}
-        prompt_tokens += row["usage"]["prompt_tokens"]
-    return answers, wall, {"prompt_tokens": prompt_tokens}
+    return answers, wall
 
 
 def llama_bench_prompt_rate(binary: str, model: Path, threads: int) -> float:
@@ -215,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     model = resolve_model(a.model).path
     requests = load_requests(a.requests, a.n)
     with tempfile.TemporaryDirectory(prefix="needle-server-bench-") as tmp:
-        ours, ours_s, _ = pipeline_answers(requests, str(model), Path(tmp), a.pipeline_arg)
+        ours, ours_s = pipeline_answers(requests, str(model), Path(tmp), a.pipeline_arg)
     server = LlamaServer(a.server_bin, model, a.threads, a.parallel, a.n_ctx)
     try:
         load_s = server.wait_ready()
