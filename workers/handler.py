@@ -96,7 +96,7 @@ class JobHandler:
             prepared, tokens = self._build_prompt(job, parent)
             inference = self._infer(tokens, prepared, job, parent)
             completion = inference.completion
-            answer = self._parse(completion, parent)
+            answer = self._parse(inference, parent)
             calls = self._validate(answer, prepared.toolset, parent)
             labels = self._labels(completion, calls, job.query, prepared.toolset)
             if self.dispatcher is not None:
@@ -226,7 +226,8 @@ class JobHandler:
                 error_type = "context_overflow" if overflow else "inference_error"
                 message = str(exc) if overflow else f"{type(exc).__name__}: {exc}"
                 raise RequestFailed(error_type, message, inference) from exc
-            inference = Inference(completion, (time.perf_counter() - started) * 1000)
+            answer = ParsedAnswer.of(completion.text)
+            inference = Inference(completion, (time.perf_counter() - started) * 1000, answer)
             span.set_attributes(
                 llm_response_attributes(
                     model=model,
@@ -243,7 +244,7 @@ class JobHandler:
             )
             span.set_attributes(
                 output_message_attributes(
-                    _parsed_or_none(completion.text),
+                    answer.value if answer.error is None else None,
                     completion.text,
                     completion.finish_reason,
                     self.capture_content,
@@ -257,13 +258,15 @@ class JobHandler:
                 )
             return inference
 
-    def _parse(self, completion: Completion, parent: Any) -> Any:
+    def _parse(self, inference: Inference, parent: Any) -> Any:
+        """The parse stage's span for the answer parsed once, right after the model call."""
+        assert inference.completion is not None and inference.answer is not None
         with self._stage("parse", parent) as span:
-            span.set_attribute("needle.output.chars", len(completion.text))
-            try:
-                return parse_answer(completion.text)
-            except ValueError as exc:
-                raise RequestFailed("invalid_output", f"model output is not JSON: {exc}") from exc
+            span.set_attribute("needle.output.chars", len(inference.completion.text))
+            if inference.answer.error is not None:
+                message = f"model output is not JSON: {inference.answer.error}"
+                raise RequestFailed("invalid_output", message)
+            return inference.answer.value
 
     def _validate(self, answer: Any, toolset: ToolSet, parent: Any) -> list[dict[str, Any]]:
         with self._stage("validate", parent) as span:
@@ -311,18 +314,28 @@ class JobHandler:
 
 
 @dataclass(frozen=True)
+class ParsedAnswer:
+    """The model's answer text as JSON, or why it is not."""
+
+    value: Any
+    error: str | None = None
+
+    @classmethod
+    def of(cls, text: str) -> ParsedAnswer:
+        try:
+            return cls(parse_answer(text))
+        except ValueError as exc:
+            return cls(None, str(exc))
+
+
+@dataclass(frozen=True)
 class Inference:
-    """One model call: its completion (None when it failed) and its time."""
+    """One model call: its completion (None when it failed), its time and its answer
+    parsed (the model span's output attributes and the parse stage share it)."""
 
     completion: Completion | None
     ms: float
-
-
-def _parsed_or_none(text: str) -> Any:
-    try:
-        return parse_answer(text)
-    except ValueError:
-        return None
+    answer: ParsedAnswer | None = None
 
 
 def parse_answer(text: str) -> Any:
