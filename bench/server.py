@@ -10,7 +10,8 @@ GGUF, the same requests and the same cores, one after the other:
   GBNF grammar), greedy (``top_k`` 1, no repeat penalty), ``cache_prompt`` on, as many
   requests in flight as it has slots, twice over;
 - with ``--bench-bin PATH/llama-bench``: llama-bench's prompt tokens/s on the same model
-  and threads, beside the pipeline's own (its prompt tokens over its model time).
+  and threads, beside the pipeline engine's (a 512-token prompt into an emptied cache),
+  with flash attention off (the engine's setting) and on (llama-bench's default, ``auto``).
 
 It prints requests/s of each, their ratio, and how many answers are the same call for call
 (the JSON compared parsed). Getting llama-server: ``docs/performance.md`` (the
@@ -166,9 +167,10 @@ def pipeline_answers(
     return answers, wall
 
 
-def llama_bench_prompt_rate(binary: str, model: Path, threads: int) -> float:
+def llama_bench_prompt_rate(binary: str, model: Path, threads: int, flash_attn: bool) -> float:
     """llama-bench's prompt tokens/s (512-token prompts, no generation)."""
     command = [binary, "-m", str(model), "-t", str(threads), "-p", "512", "-n", "0", "-o", "json"]
+    command += ["-fa", "1" if flash_attn else "0"]
     if cpu_has_amx():
         command += ["--repack", "0"]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -176,21 +178,19 @@ def llama_bench_prompt_rate(binary: str, model: Path, threads: int) -> float:
     return float(rows[0]["avg_ts"])
 
 
-def engine_prompt_rate(model: Path, threads: int, tokens: int = 512, repeats: int = 3) -> float:
+def engine_prompt_rate(
+    model: Path, threads: int, flash_attn: bool, tokens: int = 512, repeats: int = 3
+) -> float:
     """The pipeline engine's prompt tokens/s on a ``tokens``-long prompt (as llama-bench's
     ``-p``): the best of ``repeats`` decodes of it into an emptied cache."""
     from workers.engine import LlamaEngine
 
-    engine = LlamaEngine(model, n_threads=threads)
+    engine = LlamaEngine(model, n_threads=threads, flash_attn=flash_attn)
     text = (PROJECT_ROOT / "inputs" / "queries.jsonl").read_text(encoding="utf-8")
     prompt = (engine.tokenize(text) * 2)[:tokens]
     best = 0.0
     for _ in range(repeats):
-        engine._kv_tokens = []
-        engine._lib.llama_memory_clear(engine._memory, True)
-        started = time.perf_counter()
-        engine._decode(prompt)
-        best = max(best, tokens / (time.perf_counter() - started))
+        best = max(best, tokens / engine.prefill_seconds(prompt))
     return best
 
 
@@ -232,12 +232,15 @@ def main(argv: list[str] | None = None) -> int:
         f"  same answers: {same}/{n}"
     )
     if a.bench_bin:
-        rate = llama_bench_prompt_rate(a.bench_bin, model, a.threads)
-        ours_rate = engine_prompt_rate(model, a.threads)
-        print(
-            f"  prompt tokens/s, 512-token prompt, {a.threads} threads: llama-bench {rate:.0f}, "
-            f"the pipeline's engine {ours_rate:.0f} ({ours_rate / rate:.2f}x)"
-        )
+        print(f"  prompt tokens/s, 512-token prompt, {a.threads} threads:")
+        for flash_attn in (False, True):
+            rate = llama_bench_prompt_rate(a.bench_bin, model, a.threads, flash_attn)
+            ours_rate = engine_prompt_rate(model, a.threads, flash_attn)
+            print(
+                f"    flash attention {'on ' if flash_attn else 'off'}: llama-bench {rate:.0f}, "
+                f"the pipeline's engine {ours_rate:.0f} ({ours_rate / rate:.2f}x)"
+                + ("" if flash_attn else " <- the engine's setting")
+            )
     return 0
 
 

@@ -182,3 +182,17 @@ def test_cache_history_does_not_change_tokens(engine, reference_llm, requests) -
         for _ in range(2):  # the second time the whole prompt is in the cache
             assert engine.complete(prompt, grammar, SETTINGS).token_ids == expected, index
     assert engine.saved_prefix_hits > 0
+
+
+def test_prefill_leaves_the_prompt_in_the_cache(test_model, requests) -> None:
+    """The benchmarks' prompt rate decodes into an emptied cache, which then holds the
+    prompt: a request with that prompt decodes only the last two tokens again."""
+    engine = LlamaEngine(test_model, n_threads=1, saved_prompts=0)
+    toolset, query, _ = requests[0]
+    prompt = _prompt(engine, toolset, query)
+    assert engine.prefill_seconds(prompt) > 0
+    assert engine.cached_prefix_length(prompt) == len(prompt) - 2
+    other = _prompt(engine, *requests[-1][:2])
+    engine.prefill_seconds(other)
+    shared = next(i for i, (a, b) in enumerate(zip(prompt, other, strict=False)) if a != b)
+    assert engine.cached_prefix_length(prompt) == shared
