@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.models import ModelRef
-from workers.engine import DecodingSettings
+from workers.engine import N_BATCH, DecodingSettings
 from workers.messages import Init
 from workers.telemetry.settings import TelemetrySettings
 
@@ -39,7 +39,7 @@ class RunConfig:
     prompt_format: str = "needle"
     decoding: DecodingSettings = field(default_factory=DecodingSettings)
     n_ctx: int = 0
-    n_batch: int = 512
+    n_batch: int = N_BATCH
     timeout_s: float = 60.0
     max_attempts: int = 2
     ordered: bool = False

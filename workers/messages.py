@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from workers.engine import DecodingSettings
+from workers.engine import N_BATCH, DecodingSettings
 from workers.protocol import ProtocolError
 from workers.toolset import ToolChoice
 
@@ -58,7 +58,7 @@ class Init(_Message, frozen=True, tag="init"):
     decoding: DecodingSettings = msgspec.field(default_factory=DecodingSettings)
     telemetry: JsonObject = msgspec.field(default_factory=dict)  # TelemetrySettings.to_dict()
     n_ctx: Omittable[int] = 0
-    n_batch: Omittable[int] = 512
+    n_batch: Omittable[int] = N_BATCH
     verbose: Omittable[bool] = False
     dispatch: Omittable[str | None] = None  # MODULE:FUNCTION run on each valid call
     engine: Omittable[str | None] = None  # MODULE:FUNCTION building the engine (else llama.cpp)
