@@ -8,8 +8,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from .schemas_names import D_TOOL_NAME, STYLES, _article, name_key, split_words, styled
-from .schemas_vocab import Action, Param, Vocab, _describe, _renamed, masked_name
+from .schemas_names import STYLES, _article, split_words, styled
+from .schemas_vocab import Action, Param, Vocab, _describe, _renamed, accepted_tool_name
 
 
 def param_schema(p: Param) -> dict[str, Any]:
@@ -60,7 +60,8 @@ def make_tool(rng: random.Random, vocab: Vocab, action: Action, taken: set[str])
     verb = vocab.verbs[action.verb]
     style = rng.choice(STYLES)
     masked = rng.random() < 0.08
-    for _ in range(6):
+
+    def propose() -> str:
         vname = split_words(verb["names"][0] if rng.random() < 0.6 else rng.choice(verb["names"]))
         oname = split_words(rng.choice(action.obj_names))
         r = rng.random()
@@ -75,13 +76,9 @@ def make_tool(rng: random.Random, vocab: Vocab, action: Action, taken: set[str])
         prefix = rng.choice(vocab.concepts["name_prefixes"])
         if prefix:
             name = styled([*split_words(prefix), name], "snake") if style == "snake" else name
-        if masked:
-            name = masked_name(rng, vocab)
-        if name_key(name) not in vocab.blocklist and name not in taken and D_TOOL_NAME.match(name):
-            break
-    else:
-        name = masked_name(rng, vocab) + str(rng.randint(100, 999))
-    taken.add(name)
+        return name
+
+    name = accepted_tool_name(rng, vocab, propose, masked, taken)
 
     description = ""
     if masked or rng.random() < 0.9:

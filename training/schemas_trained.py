@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import data as D
-from .schemas_names import D_TOOL_NAME, STYLES, name_key, split_words, styled
-from .schemas_vocab import Example, Vocab, _describe, _renamed, masked_name
+from .schemas_names import STYLES, split_words, styled
+from .schemas_vocab import Example, Vocab, _describe, _renamed, accepted_tool_name
 
 Convert = Callable[[Any], Any]
 
@@ -68,19 +68,14 @@ def rewrite_tool(
     style = rng.choice(STYLES)
     masked = rng.random() < 0.08
     words = split_words(tool["name"])
-    for _ in range(6):
+
+    def propose() -> str:
         new_words = _renamed(rng, vocab, words, 0.5)
         if rng.random() < 0.1 and len(new_words) >= 2:
-            name = ".".join([styled(new_words[1:], "snake"), new_words[0]])
-        else:
-            name = styled(new_words, style)
-        if masked:
-            name = masked_name(rng, vocab)
-        if name_key(name) not in vocab.blocklist and name not in taken and D_TOOL_NAME.match(name):
-            break
-    else:
-        name = masked_name(rng, vocab) + str(rng.randint(100, 999))
-    taken.add(name)
+            return ".".join([styled(new_words[1:], "snake"), new_words[0]])
+        return styled(new_words, style)
+
+    name = accepted_tool_name(rng, vocab, propose, masked, taken)
     desc = tool.get("description", "")
     r = rng.random()
     if r < 0.3 and not masked:

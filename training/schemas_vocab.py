@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .schemas_names import name_key, split_words
+from .schemas_names import D_TOOL_NAME, name_key, split_words
 
 VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 Example = dict[str, Any]  # one training line: {"query", "tools", "answers"}
@@ -118,6 +119,24 @@ def masked_name(rng: random.Random, vocab: Vocab) -> str:
         rng.choice("abcdefghijkmnpqrstuvwxyz0123456789") for _ in range(rng.randint(2, 4))
     )
     return f"{stem}_{tail}"
+
+
+def accepted_tool_name(
+    rng: random.Random, vocab: Vocab, propose: Callable[[], str], masked: bool, taken: set[str]
+) -> str:
+    """A tool name for a list: up to six proposals (each replaced by a masked name when
+    ``masked``) until one is allowed, valid and not ``taken``, else a numbered masked name;
+    added to ``taken``. Every proposal is drawn even when masked, so the draws stay in order."""
+    for _ in range(6):
+        name = propose()
+        if masked:
+            name = masked_name(rng, vocab)
+        if name_key(name) not in vocab.blocklist and name not in taken and D_TOOL_NAME.match(name):
+            break
+    else:
+        name = masked_name(rng, vocab) + str(rng.randint(100, 999))
+    taken.add(name)
+    return name
 
 
 def _synonym(rng: random.Random, vocab: Vocab, word: str, p: float) -> list[str]:
