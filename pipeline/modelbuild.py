@@ -43,6 +43,7 @@ class Manifest:
     sha256: str  # of the built GGUF
     context_length: int | None = None  # the served context, when shorter than the base's
     calibration: str | None = None  # Platt "a,b" of its confidence (workers/confidence.py)
+    calibration_none: str | None = None  # and of its answers of no call, if fitted apart
     none_threshold: float | None = None  # its own --none-threshold, chosen on validation
 
     @classmethod
@@ -58,21 +59,27 @@ class Manifest:
             sha256=data["sha256"],
             context_length=data.get("context_length"),
             calibration=(data.get("calibration") or {}).get("platt"),
+            calibration_none=(data.get("calibration") or {}).get("platt_none"),
             none_threshold=(data.get("none_threshold") or {}).get("value"),
         )
 
     def metadata(self) -> dict[str, str]:
         """String keys the build adds to the GGUF."""
-        return model_metadata(self.calibration, self.none_threshold)
+        return model_metadata(self.calibration, self.none_threshold, self.calibration_none)
 
 
-def model_metadata(calibration: str | None, none_threshold: float | None) -> dict[str, str]:
-    """The GGUF keys of a model's confidence calibration (Platt "a,b") and its own
-    ``--none-threshold``: what the shipped build and a manifest's build both add."""
-    from workers.confidence import METADATA_KEY
+def model_metadata(
+    calibration: str | None, none_threshold: float | None, calibration_none: str | None = None
+) -> dict[str, str]:
+    """The GGUF keys of a model's confidence calibration (Platt "a,b", and "a,b" for its
+    answers of no call) and its own ``--none-threshold``: what the shipped build and a
+    manifest's build both add."""
+    from workers.confidence import METADATA_KEY, NONE_METADATA_KEY
     from workers.engine import NONE_THRESHOLD_KEY
 
     keys = {METADATA_KEY: calibration} if calibration else {}
+    if calibration and calibration_none:
+        keys[NONE_METADATA_KEY] = calibration_none
     if none_threshold is not None:
         keys[NONE_THRESHOLD_KEY] = repr(float(none_threshold))
     return keys

@@ -23,6 +23,7 @@ from workers.confidence import (
     answer_confidence,
     call_spans,
     fit_platt,
+    fit_platt_with_none,
     ungrounded_strings,
 )
 
@@ -71,6 +72,44 @@ def test_calibration_composes_and_round_trips() -> None:
     text = first.to_metadata()
     assert Calibration.from_metadata({"needle.confidence.platt": text}) == first
     assert Calibration.from_metadata({}) is None
+
+
+def test_answers_of_no_call_have_a_calibration_of_their_own() -> None:
+    calls, none = Calibration(2.0, -1.0), Calibration(0.5, -2.0)
+    calibration = Calibration(calls.a, calls.b, none=none)
+    call_answer = ([b"[", b'{"name":"a"', b',"arguments":{}}', b"]"], [(1, math.log(0.6))])
+    no_call = ([b"[", b"]"], [(1, math.log(0.6))])
+    assert answer_confidence(*call_answer, calibration).line == pytest.approx(calls.apply(0.6))
+    assert answer_confidence(*no_call, calibration).line == pytest.approx(none.apply(0.6))
+    metadata = {
+        "needle.confidence.platt": calibration.to_metadata(),
+        "needle.confidence.platt_none": none.to_metadata(),
+    }
+    assert Calibration.from_metadata(metadata) == calibration
+    # composed: each kind of answer goes through its own scale at each step
+    later = Calibration(0.7, 0.2, none=Calibration(1.5, 0.1))
+    for raw in (0.05, 0.5, 0.9):
+        both = calibration.then(later)
+        assert both.apply(raw) == pytest.approx(later.apply(calls.apply(raw)))
+        assert both.for_answer(False).apply(raw) == pytest.approx(
+            later.for_answer(False).apply(none.apply(raw))
+        )
+    # a calibration without one scales answers of no call as it does calls
+    assert calls.for_answer(False) is calls
+
+
+def test_platt_fit_with_none_recovers_a_known_calibration() -> None:
+    rng = random.Random(1)
+    truth = Calibration(1.5, 0.3, none=Calibration(1.5, -1.2))
+    scores = [rng.uniform(0.02, 0.98) for _ in range(6000)]
+    none = [rng.random() < 0.3 for _ in scores]
+    pairs = zip(scores, none, strict=True)
+    right = [rng.random() < truth.for_answer(not n).apply(s) for s, n in pairs]
+    fit = fit_platt_with_none(scores, right, none)
+    assert fit.a == pytest.approx(1.5, abs=0.15)
+    assert fit.b == pytest.approx(0.3, abs=0.15)
+    assert fit.none is not None and fit.none.a == fit.a
+    assert fit.none.b == pytest.approx(-1.2, abs=0.2)
 
 
 def test_platt_fit_recovers_a_known_calibration() -> None:
@@ -156,15 +195,14 @@ def test_review_file_needs_a_threshold(tmp_path) -> None:
 @pytest.mark.slow
 def test_a_calibrated_model_reports_calibrated_confidence(tmp_path) -> None:
     """The calibration travels in the built GGUF's metadata to the worker's answers."""
-    from pipeline.modelbuild import merge_lora
+    from pipeline.modelbuild import merge_lora, model_metadata
     from pipeline.models import MODELS_DIR, smollm2_path
-    from workers.confidence import METADATA_KEY
     from workers.engine import DecodingSettings, LlamaEngine
     from workers.handler import JobHandler
     from workers.prompts import NeedlePromptFormat
     from workers.toolset import ToolSet, answer_schema, normalize_tools
 
-    calibration = Calibration(0.5, 1.0)
+    calibration = Calibration(0.5, 1.0, none=Calibration(0.5, -1.0))
     built = tmp_path / "calibrated.gguf"
     adapter = MODELS_DIR / "needle-smol.lora.gguf"
     merge_lora(
@@ -173,7 +211,7 @@ def test_a_calibrated_model_reports_calibrated_confidence(tmp_path) -> None:
         built,
         "calibrated",
         1024,
-        {METADATA_KEY: calibration.to_metadata()},
+        model_metadata(calibration.to_metadata(), None, "0.5,-1.0"),
     )
     engine = LlamaEngine(built, n_threads=1)
     handler_calibration = JobHandler(
@@ -194,3 +232,42 @@ def test_a_calibrated_model_reports_calibrated_confidence(tmp_path) -> None:
     raw = answer_confidence(pieces, completion.logprobs)
     scaled = answer_confidence(pieces, completion.logprobs, calibration)
     assert scaled.line == pytest.approx(calibration.apply(raw.line), abs=1e-6)
+
+
+def test_calibrate_fits_answers_of_no_call_apart(tmp_path, capsys) -> None:
+    """``python -m training calibrate`` writes both scales into the manifest, and the model
+    it builds carries them: here answers of no call are right half as often as calls of
+    the same confidence, so theirs is the lower scale."""
+    import json
+    import shutil
+
+    from pipeline.modelbuild import Manifest
+    from pipeline.models import MODELS_DIR, SMOL_MANIFEST
+    from training.calibrate import calibrate_main
+
+    manifest = tmp_path / SMOL_MANIFEST.name
+    shutil.copy(SMOL_MANIFEST, manifest)
+    shutil.copy(MODELS_DIR / "needle-smol.lora.gguf", tmp_path)
+    rng = random.Random(2)
+    call, other = {"name": "a", "arguments": {}}, {"name": "b", "arguments": {}}
+    labelled, results = [], []
+    for line in range(1, 301):
+        confidence = rng.uniform(0.3, 0.99)
+        none = line % 3 == 0
+        right = rng.random() < confidence * (0.4 if none else 0.9)
+        answer = [] if none else [call]
+        expected = answer if right else ([call] if none else [other])
+        labelled.append({"query": "q", "tools": [], "answers": expected})
+        results.append({"id": line, "status": "ok", "calls": answer, "confidence": confidence})
+    for path, rows in (("labelled.jsonl", labelled), ("results.jsonl", results)):
+        (tmp_path / path).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = Manifest.read(manifest)
+    args = [str(tmp_path / "labelled.jsonl"), str(tmp_path / "results.jsonl")]
+    assert calibrate_main([*args, "--manifest", str(manifest)]) == 0
+    assert "300 answers" in capsys.readouterr().out
+    after = Manifest.read(manifest)
+    fitted = Calibration.from_metadata(after.metadata())
+    assert fitted is not None and fitted.none is not None
+    assert fitted.none.apply(0.8) < fitted.apply(0.8) - 0.2
+    assert after.sha256 != before.sha256  # the built model's metadata changed
+    assert json.loads(manifest.read_text())["calibration"]["platt_none"] == after.calibration_none

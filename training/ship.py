@@ -31,7 +31,7 @@ def ship(
     calibration: dict[str, Any] | None = None,
     none_threshold: dict[str, Any] | None = None,
 ) -> Path:
-    """Ship ``adapter``; ``calibration`` (``{"platt": "a,b", ...}``, from
+    """Ship ``adapter``; ``calibration`` (``{"platt": "a,b", "platt_none": "a,b", ...}``, from
     :mod:`training.calibrate`) and ``none_threshold`` (``{"value": t, ...}``: the model's
     own ``--none-threshold``) go into the manifest and the built model's metadata."""
     base = base_gguf()
@@ -43,6 +43,7 @@ def ship(
         metadata = model_metadata(
             calibration["platt"] if calibration else None,
             none_threshold["value"] if none_threshold else None,
+            calibration.get("platt_none") if calibration else None,
         )
         merge_lora(base, shipped, built, name, context_length, metadata)
         product = sha256_of(built)

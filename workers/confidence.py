@@ -7,7 +7,10 @@ between calls (whether another call follows, whether there is any: ``[]``) is th
 answer's structure. A line's raw confidence is its least sure call times its structure,
 so an answer of no call gets the probability of answering none. A model can carry a Platt
 calibration (``needle.confidence.platt`` = ``"a,b"`` in its GGUF metadata, fitted on a
-validation split by ``python -m training calibrate``): ``sigmoid(a * logit(raw) + b)``.
+validation split by ``python -m training calibrate``): ``sigmoid(a * logit(raw) + b)``, and
+one of its own for answers of no call (``needle.confidence.platt_none``): the probability
+of answering none is right less often than a call's product of token probabilities of the
+same size, so one scale for both ranks them badly against each other.
 
 **Grounding.** A string argument is grounded when the request holds it (after case folding
 and collapsing white space), when it is one of its parameter's ``enum`` values, or its
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 METADATA_KEY = "needle.confidence.platt"
+NONE_METADATA_KEY = "needle.confidence.platt_none"  # answers of no call, where fitted apart
 _EPSILON = 1e-9
 
 
@@ -39,33 +43,49 @@ def _sigmoid(x: float) -> float:
     return z / (1 + z)
 
 
+def _platt(value: str | None) -> tuple[float, float] | None:
+    try:
+        a, b = (float(part) for part in (value or "").split(","))
+    except ValueError:
+        return None
+    return a, b
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Platt scaling of a raw confidence: ``sigmoid(a * logit(raw) + b)``."""
+    """Platt scaling of a raw confidence: ``sigmoid(a * logit(raw) + b)``; answers of no
+    call by ``none`` where it is given."""
 
     a: float = 1.0
     b: float = 0.0
+    none: Calibration | None = None
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, str]) -> Calibration | None:
-        value = metadata.get(METADATA_KEY)
-        if not value:
+        calls = _platt(metadata.get(METADATA_KEY))
+        if calls is None:
             return None
-        try:
-            a, b = (float(part) for part in value.split(","))
-        except ValueError:
-            return None
-        return cls(a, b)
+        none = _platt(metadata.get(NONE_METADATA_KEY))
+        return cls(*calls, none=cls(*none) if none else None)
 
     def to_metadata(self) -> str:
+        """The calls' ``"a,b"`` (:data:`METADATA_KEY`)."""
         return f"{self.a!r},{self.b!r}"
+
+    def for_answer(self, has_calls: bool) -> Calibration:
+        """The scale of an answer with calls, or of one of no call."""
+        return self if has_calls or self.none is None else self.none
 
     def apply(self, raw: float) -> float:
         return _sigmoid(self.a * _logit(raw) + self.b)
 
     def then(self, later: Calibration) -> Calibration:
         """This calibration followed by ``later`` (fitted on this one's outputs)."""
-        return Calibration(later.a * self.a, later.a * self.b + later.b)
+        calls = Calibration(later.a * self.a, later.a * self.b + later.b)
+        if self.none is None and later.none is None:
+            return calls
+        none = self.for_answer(False).then(later.for_answer(False))
+        return Calibration(calls.a, calls.b, none=none)
 
 
 def fit_platt(scores: Sequence[float], right: Sequence[bool], steps: int = 500) -> Calibration:
@@ -95,6 +115,30 @@ def fit_platt(scores: Sequence[float], right: Sequence[bool], steps: int = 500) 
         if abs(da) < 1e-10 and abs(db) < 1e-10:
             break
     return Calibration(a, b)
+
+
+def fit_platt_with_none(
+    scores: Sequence[float], right: Sequence[bool], none: Sequence[bool], steps: int = 100
+) -> Calibration:
+    """Platt scaling with one slope and an intercept of its own for answers of no call
+    (``none``): ``sigmoid(a * logit(score) + b + c * none)``, fitted by Newton's method (a
+    little L2 on the three parameters keeps a split with few no-call answers finite)."""
+    import numpy as np
+
+    x = np.array([[1.0, _logit(s), 1.0 if n else 0.0] for s, n in zip(scores, none, strict=True)])
+    y = np.array([1.0 if r else 0.0 for r in right])
+    w = np.array([0.0, 1.0, 0.0])
+    ridge = 1e-3 * np.eye(3)
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(x @ w)))
+        gradient = x.T @ (p - y) + ridge @ w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + ridge
+        delta = np.linalg.solve(hessian, gradient)
+        w = w - delta
+        if float(np.abs(delta).max()) < 1e-10:
+            break
+    b, a, c = (float(v) for v in w)
+    return Calibration(a, b, none=Calibration(a, b + c))
 
 
 def call_spans(text: bytes) -> list[tuple[int, int]]:
@@ -151,9 +195,14 @@ def answer_confidence(
         else:
             per_call[owner] += logprob
     line = structure + (min(per_call) if per_call else 0.0)
-    scale = calibration.apply if calibration is not None else (lambda p: p)
+
+    def unscaled(p: float) -> float:
+        return p
+
+    scale = calibration.apply if calibration is not None else unscaled
+    line_scale = calibration.for_answer(bool(spans)).apply if calibration is not None else unscaled
     return AnswerConfidence(
-        line=round(scale(math.exp(line)), 6),
+        line=round(line_scale(math.exp(line)), 6),
         calls=[round(scale(math.exp(lp)), 6) for lp in per_call],
     )
 
