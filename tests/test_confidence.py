@@ -22,7 +22,6 @@ from workers.confidence import (
     Calibration,
     answer_confidence,
     call_spans,
-    fit_platt,
     fit_platt_with_none,
     ungrounded_strings,
 )
@@ -117,7 +116,7 @@ def test_platt_fit_recovers_a_known_calibration() -> None:
     truth = Calibration(1.7, -0.4)
     scores = [rng.uniform(0.02, 0.98) for _ in range(4000)]
     right = [rng.random() < truth.apply(s) for s in scores]
-    fit = fit_platt(scores, right)
+    fit = fit_platt_with_none(scores, right, [False] * len(scores))
     assert fit.a == pytest.approx(truth.a, abs=0.2)
     assert fit.b == pytest.approx(truth.b, abs=0.2)
 

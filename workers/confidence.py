@@ -88,35 +88,6 @@ class Calibration:
         return Calibration(calls.a, calls.b, none=none)
 
 
-def fit_platt(scores: Sequence[float], right: Sequence[bool], steps: int = 500) -> Calibration:
-    """The (a, b) that minimise the log loss of ``sigmoid(a * logit(score) + b)`` against
-    ``right``, by Newton's method on the two parameters."""
-    xs = [_logit(s) for s in scores]
-    ys = [1.0 if r else 0.0 for r in right]
-    a, b = 1.0, 0.0
-    for _ in range(steps):
-        ga = gb = haa = hab = hbb = 0.0
-        for x, y in zip(xs, ys, strict=True):
-            p = _sigmoid(a * x + b)
-            ga += (p - y) * x
-            gb += p - y
-            w = p * (1 - p)
-            haa += w * x * x
-            hab += w * x
-            hbb += w
-        haa += 1e-6
-        hbb += 1e-6
-        det = haa * hbb - hab * hab
-        if det <= 0:
-            break
-        da = (hbb * ga - hab * gb) / det
-        db = (haa * gb - hab * ga) / det
-        a, b = a - da, b - db
-        if abs(da) < 1e-10 and abs(db) < 1e-10:
-            break
-    return Calibration(a, b)
-
-
 def fit_platt_with_none(
     scores: Sequence[float], right: Sequence[bool], none: Sequence[bool], steps: int = 100
 ) -> Calibration:
