@@ -184,6 +184,47 @@ def test_cache_history_does_not_change_tokens(engine, reference_llm, requests) -
     assert engine.saved_prefix_hits > 0
 
 
+def test_saved_states_stay_within_their_budget_while_copied(test_model, requests) -> None:
+    """Room is made before a prompt's state is copied out, so the saved states and the copy
+    together never pass the budget; the oldest state goes, the newest are loaded back."""
+
+    def run(engine: LlamaEngine, index: int) -> None:
+        toolset, query, schema = requests[index]
+        grammar = engine.compile_grammar(schema)
+        engine.complete(_prompt(engine, toolset, query), grammar, SETTINGS)
+
+    probe = LlamaEngine(test_model, n_threads=1)
+    sizes = []
+    for index in (17, 45, 54):  # three tool lists of about 190 tokens
+        run(probe, index)
+        sizes.append(probe.saved_prompt_bytes - sum(sizes))
+    assert max(sizes) < 1.2 * min(sizes)
+    budget = sum(sizes) - min(sizes) // 2  # room for two states, not three
+    engine = LlamaEngine(test_model, n_threads=1, saved_bytes=budget)
+    lib = engine._lib
+    held_at_copy = []
+
+    class Observed:
+        """llama.cpp's functions as they are, noting what is saved when a state is copied."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(lib, name)
+
+        def llama_state_seq_get_data(self, *args: Any) -> int:
+            held_at_copy.append(engine.saved_prompt_bytes + args[2])
+            return lib.llama_state_seq_get_data(*args)
+
+    engine._lib = Observed()
+    for index in (17, 45, 54, 17):  # request 17's state is dropped for request 54's
+        run(engine, index)
+    assert len(held_at_copy) == 4
+    assert max(held_at_copy) <= budget < sum(sizes)
+    assert engine.saved_prefix_hits == 0
+    run(engine, 54)
+    assert engine.saved_prefix_hits == 1
+    assert len(held_at_copy) == 4
+
+
 def test_prefill_leaves_the_prompt_in_the_cache(test_model, requests) -> None:
     """The benchmarks' prompt rate decodes into an emptied cache, which then holds the
     prompt: a request with that prompt decodes only the last two tokens again."""

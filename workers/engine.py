@@ -78,7 +78,8 @@ def check_context(prompt_tokens: int, n_ctx: int) -> None:
     """Raise :class:`ContextOverflowError` unless the prompt leaves room for an answer."""
     if prompt_tokens + ANSWER_ROOM_TOKENS > n_ctx:
         raise ContextOverflowError(
-            f"prompt is {prompt_tokens} tokens; the model's context holds {n_ctx}"
+            f"prompt is {prompt_tokens} tokens; the model's context holds {n_ctx} "
+            "(--n-ctx sets a larger one)"
         )
 
 
@@ -107,8 +108,9 @@ _log_callback_ref: Any = None
 SAVED_PROMPTS = 8
 # At most this much memory for them: needle-smol's KV is 23 KB a token, so a 700-token
 # tool list takes 16 MB (a 16 MB budget kept none, and the sample requests, whose main
-# tool list comes back after each other one, ran at half the speed).
-SAVED_PROMPT_BYTES = 64 << 20
+# tool list comes back after each other one, ran at half the speed). 48 MB rather than 64
+# keeps a worker under 400 MB; on the sample requests it decodes 6% more prompt tokens.
+SAVED_PROMPT_BYTES = 48 << 20
 # Prompt tokens per llama_decode call (n_batch = n_ubatch). llama.cpp sizes the compute
 # buffer for a full batch with every token's logits; 256 instead of 512 gives the same
 # logits to the last bit, processes prompts as fast (needle-smol: 619 against 593 tokens/s)
@@ -296,20 +298,29 @@ class LlamaEngine:
         lib.llama_memory_seq_rm(self._memory, 0, reused, -1)
         return reused
 
+    @property
+    def saved_prompt_bytes(self) -> int:
+        """Memory held by the saved prompt states."""
+        return sum(len(state) for state in self._saved.values())
+
     def _save_prompt(self, tokens: Sequence[int]) -> None:
         """Copy the KV state of the prompt just decoded, for later prompts with its tools."""
         lib = self._lib
         size = lib.llama_state_seq_get_size(self._ctx, 0)
         if size > self._saved_bytes:
             return
+        # Make room first, so the saved states never hold more than the budget, even while
+        # the new one is copied.
+        total = self.saved_prompt_bytes
+        while self._saved and (
+            len(self._saved) >= self._saved_prompts or total + size > self._saved_bytes
+        ):
+            _, dropped = self._saved.popitem(last=False)
+            total -= len(dropped)
         state = (ctypes.c_uint8 * size)()
         if lib.llama_state_seq_get_data(self._ctx, state, size, 0) != size:
             return
         self._saved[tuple(tokens)] = state
-        total = sum(len(v) for v in self._saved.values())
-        while len(self._saved) > self._saved_prompts or total > self._saved_bytes:
-            _, dropped = self._saved.popitem(last=False)
-            total -= len(dropped)
 
     def prefill_seconds(self, tokens: Sequence[int]) -> float:
         """Seconds to decode ``tokens`` into an emptied cache (the benchmarks' prompt rate,
