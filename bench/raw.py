@@ -8,12 +8,14 @@ model load included (the pipeline's wall time includes its start-up too).
 
 ``share``: the engine (fast-forward on) over an input, once: how many answer tokens the
 grammar forced, how many ``llama_decode`` calls the answers took, and how fast, with
-``--saved-mb`` of memory for saved prompt states (the engine's default, or another, to
-compare).
+``--saved-mb`` of memory for saved prompt states and ``--n-ctx`` tokens of context (the
+engine's defaults, or others, to compare); also how many prompt tokens it decoded (not
+reused) and the process's RSS after loading and at its peak (``VmHWM``): a worker's memory.
 
 ``python -m bench.raw raw REQUESTS PIPELINE_RESULTS --model M --threads N`` or
-``python -m bench.raw share REQUESTS --model M [--saved-mb N]`` prints one JSON line; ``M``
-is a GGUF file or a model name of the pipeline (``needle-smol``).
+``python -m bench.raw share REQUESTS --model M [--saved-mb N] [--n-ctx N] [--threads N]``
+prints one JSON line; ``M`` is a GGUF file or a model name of the pipeline
+(``needle-smol``).
 """
 
 from __future__ import annotations
@@ -87,16 +89,30 @@ def raw_run(
     }
 
 
+def _status_mib(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def forced_share(
-    requests: str, model: str, prompt_format: str, saved_mb: int | None = None
+    requests: str,
+    model: str,
+    prompt_format: str,
+    saved_mb: int | None = None,
+    n_ctx: int = 0,
+    threads: int = 1,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     saved = {} if saved_mb is None else {"saved_bytes": saved_mb << 20}
-    engine = LlamaEngine(model, n_threads=1, **saved)
+    engine = LlamaEngine(model, n_threads=threads, n_ctx=n_ctx, **saved)
+    loaded_mib = _status_mib("VmRSS")
     fmt = make_prompt_format(prompt_format, engine.metadata)
     settings = DecodingSettings()
     grammars: dict[bytes, tuple[ToolSet, Any]] = {}
     totals = {"requests": 0, "tokens": 0, "forced": 0, "decode_calls": 0, "grammar_ms": 0.0}
+    totals |= {"prompt_tokens": 0, "prompt_tokens_decoded": 0}
     for row in _rows(requests):
         tools = normalize_tools(row["tools"])
         key = orjson.dumps(tools)
@@ -111,12 +127,19 @@ def forced_share(
         totals["forced"] += completion.forced_tokens
         totals["decode_calls"] += completion.decode_calls
         totals["grammar_ms"] += completion.grammar_ms
+        totals["prompt_tokens"] += completion.prompt_tokens
+        totals["prompt_tokens_decoded"] += (
+            completion.prompt_tokens - completion.reused_prefix_tokens
+        )
     wall = time.perf_counter() - started
     totals |= {
         "wall_s": round(wall, 2),
         "requests_per_s": round(totals["requests"] / wall, 2),
         "saved_prefix_hits": engine.saved_prefix_hits,
         "saved_mb": saved_mb,
+        "n_ctx": engine.n_ctx,
+        "rss_after_load_mib": loaded_mib,
+        "peak_rss_mib": _status_mib("VmHWM"),
     }
     return totals
 
@@ -130,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--prompt-format", default="needle")
     parser.add_argument("--saved-mb", type=int, help="share: memory for saved prompt states")
+    parser.add_argument("--n-ctx", type=int, default=0, help="share: context (0: the model's)")
     args = parser.parse_args(argv)
     if not Path(args.model).exists():
         from pipeline.models import resolve_model
@@ -138,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "raw":
         stats = raw_run(args.requests, args.results, args.model, args.threads, args.prompt_format)
     else:
-        stats = forced_share(args.requests, args.model, args.prompt_format, args.saved_mb)
+        stats = forced_share(
+            args.requests, args.model, args.prompt_format, args.saved_mb, args.n_ctx, args.threads
+        )
     sys.stdout.write(json.dumps(stats) + "\n")
     return 0
 
