@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 import orjson
 
 from bench.baseline import load_bench_llama
+from bench.runs import status_kb
 from workers.engine import DecodingSettings, LlamaEngine, install_llama_log_handler
 from workers.prompts import make_prompt_format
 from workers.toolset import ToolSet, answer_schema, normalize_tools
@@ -90,10 +92,7 @@ def raw_run(
 
 
 def _status_mib(key: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return round((status_kb(os.getpid(), key) or 0) / 1024, 1)
 
 
 def forced_share(

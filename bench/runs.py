@@ -39,7 +39,8 @@ def expand_requests(source: Path, count: int, target: Path) -> Path:
 # -- watching processes ------------------------------------------------------------------
 
 
-def _status_kb(pid: int, field_name: str) -> int | None:
+def status_kb(pid: int, field_name: str) -> int | None:
+    """A kB field of ``/proc/PID/status`` (``VmRSS``, ``VmHWM``), or None."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
@@ -92,11 +93,11 @@ class Watch:
             now = time.perf_counter()
             for pid in [self.pid, *_children(self.pid)]:
                 self.first_seen.setdefault(pid, now - self.started)
-                peak = _status_kb(pid, "VmHWM")
+                peak = status_kb(pid, "VmHWM")
                 if peak is not None:
                     self.peak_kb[pid] = max(peak, self.peak_kb.get(pid, 0))
             if now - last_sample >= 1.0:
-                rss = _status_kb(self.pid, "VmRSS")
+                rss = status_kb(self.pid, "VmRSS")
                 if rss is not None:
                     self.samples.append((now - self.started, rss))
                 last_sample = now

@@ -109,7 +109,8 @@ SAVED_PROMPTS = 8
 # At most this much memory for them: needle-smol's KV is 23 KB a token, so a 700-token
 # tool list takes 16 MB (a 16 MB budget kept none, and the sample requests, whose main
 # tool list comes back after each other one, ran at half the speed). 48 MB rather than 64
-# keeps a worker under 400 MB; on the sample requests it decodes 6% more prompt tokens.
+# keeps a worker under 400 MB and decodes as many prompt tokens on the sample requests
+# (docs/performance.md, "A worker's memory").
 SAVED_PROMPT_BYTES = 48 << 20
 # Prompt tokens per llama_decode call (n_batch = n_ubatch). llama.cpp sizes the compute
 # buffer for a full batch with every token's logits; 256 instead of 512 gives the same
