@@ -173,3 +173,84 @@ def test_no_fit_share_and_near_misses():
         tool_text = json.dumps(e["tools"]).lower()
         listed += any(o.lower() in tool_text for o in named)
     assert listed / len(near) > 0.5
+
+
+def _flatten(arguments: dict, parameters: dict) -> dict:
+    out = {}
+    for key, value in arguments.items():
+        schema = parameters["properties"][key]
+        if schema.get("type") == "object" and isinstance(value, dict):
+            out.update(value)
+        else:
+            out[key] = value
+    return out
+
+
+def test_nested_declarations_nest_their_answers():
+    """--nest moves a run of parameters into one object; answers nest the same arguments,
+    validate against the nested schema (keys required first at every level), and flatten back
+    to arguments the flat declaration accepts."""
+    flat = S.generate(600, seed=8)
+    assert json.dumps(flat) == json.dumps(S.generate(600, seed=8, nest=0.0)), "0 draws nothing"
+    nested = S.generate(600, seed=8, nest=1.0)
+    nested_calls = 0
+    for ex in nested:
+        tools = {t["name"]: t for t in ex["tools"]}
+        for t in ex["tools"]:
+            props = t["parameters"]["properties"]
+            objects = [k for k, s in props.items() if s.get("type") == "object"]
+            assert len(objects) <= 1
+            if objects:
+                inner = props[objects[0]]
+                assert len(inner["properties"]) >= 2
+                assert (objects[0] in t["parameters"].get("required", [])) == bool(
+                    inner.get("required")
+                ), "the object is required exactly when a parameter it holds is"
+        for call in ex["answers"]:
+            params = tools[call["name"]]["parameters"]
+            Draft202012Validator(params).validate(call["arguments"])
+            for key, value in call["arguments"].items():
+                if isinstance(value, dict):
+                    nested_calls += 1
+                    assert value, "an object with nothing in it is left out"
+                    inner = params["properties"][key]
+                    required = inner.get("required", [])
+                    order = [k for k in inner["properties"] if k in required]
+                    order += [k for k in inner["properties"] if k not in required]
+                    assert list(value) == [k for k in order if k in value]
+            assert set(_flatten(call["arguments"], params)) >= {
+                k
+                for k in params.get("required", [])
+                if params["properties"][k].get("type") != "object"
+            }
+    assert nested_calls > 300
+
+
+def test_nesting_keeps_every_argument():
+    from copy import deepcopy
+
+    from training.schemas_nesting import nest_group
+
+    vocab = S.load_vocab("train")
+    rng = random.Random(4)
+    moved = 0
+    for _ in range(40):
+        group = S.generated_group(rng, vocab, 8)
+        nested = deepcopy(group)
+        nest_group(random.Random(rng.random()), vocab, nested, 1.0)
+        for flat, deep in zip(group, nested, strict=True):
+            assert flat["query"] == deep["query"]
+            for a, b in zip(flat["answers"], deep["answers"], strict=True):
+                params = next(t for t in deep["tools"] if t["name"] == b["name"])["parameters"]
+                assert _flatten(b["arguments"], params) == a["arguments"]
+                moved += a["arguments"] != b["arguments"]
+    assert moved > 50
+
+
+def test_nested_object_keys_come_from_the_vocabulary():
+    keys = {S.name_key(k) for k in S.load_vocab("train").concepts["nest_keys"]}
+    for ex in S.generate(300, seed=9, nest=1.0):
+        for t in ex["tools"]:
+            for key, schema in t["parameters"]["properties"].items():
+                if schema.get("type") == "object":
+                    assert S.name_key(key) in keys, key

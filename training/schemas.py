@@ -40,6 +40,7 @@ import sys
 from .schemas_groups import JOINERS, generated_group
 from .schemas_names import D_TOOL_NAME, STYLES, name_key, split_words, styled
 from .schemas_names import _article as _article
+from .schemas_nesting import nest_group
 from .schemas_requests import make_value, request_for
 from .schemas_tools import Tool, make_tool, param_schema
 from .schemas_trained import Convert, Rewrite, original_group, rewrite_tool, rewritten_group
@@ -67,6 +68,7 @@ __all__ = [
     "make_value",
     "masked_name",
     "name_key",
+    "nest_group",
     "original_group",
     "param_schema",
     "request_for",
@@ -90,10 +92,14 @@ def generate(
     no_fit: float = 0.1,
     near_miss: float = 0.0,
     chitchat: float = 0.04,
+    nest: float = 0.0,
 ) -> list[Example]:
     """``n`` examples, deterministic for the arguments; groups drawn from ``mix``.  With
     ``split="valid"``, generated kinds come from the held-out objects only.  ``no_fit``,
-    ``near_miss`` and ``chitchat`` shape the generated groups (:func:`generated_group`)."""
+    ``near_miss`` and ``chitchat`` shape the generated groups (:func:`generated_group`);
+    ``nest`` is the share of tools declared with nested parameters
+    (:func:`training.schemas_nesting.nest_group`; 0 draws nothing, so older files are
+    reproduced byte for byte)."""
     vocab = load_vocab(split)
     mix = mix or DEFAULT_MIX
     names, weights = list(mix), [mix[k] for k in mix]
@@ -107,6 +113,7 @@ def generate(
             group = generated_group(rng, vocab, size, no_fit, near_miss, chitchat)
         else:
             group = SOURCES[source](rng, vocab, size)
+        nest_group(rng, vocab, group, nest)
         for ex in group:
             key = (ex["query"], ex["tools"][0]["name"] if ex["tools"] else "")
             if key in seen or len(out) >= n:
@@ -156,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="of those, the share asking another action of a listed object (default 0)",
     )
+    ap.add_argument(
+        "--nest",
+        type=float,
+        default=0.0,
+        help="share of tools declared with a run of parameters in one nested object (default 0)",
+    )
     a = ap.parse_args(argv)
     exs = generate(
         a.n,
@@ -166,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         a.no_fit,
         a.near_miss,
         a.chitchat,
+        a.nest,
     )
     with open(a.out, "w", encoding="utf-8") as f:
         for e in exs:
