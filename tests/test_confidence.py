@@ -270,3 +270,36 @@ def test_calibrate_fits_answers_of_no_call_apart(tmp_path, capsys) -> None:
     assert fitted.none.apply(0.8) < fitted.apply(0.8) - 0.2
     assert after.sha256 != before.sha256  # the built model's metadata changed
     assert json.loads(manifest.read_text())["calibration"]["platt_none"] == after.calibration_none
+
+
+def test_calibrate_fits_several_splits_together(tmp_path, capsys) -> None:
+    """Pairs of LABELLED RESULTS are fitted as one set (the manifest names every split), and
+    an odd number of paths is a usage error."""
+    import json
+    import shutil
+
+    from pipeline.models import MODELS_DIR, SMOL_MANIFEST
+    from training.calibrate import calibrate_main
+
+    manifest = tmp_path / SMOL_MANIFEST.name
+    shutil.copy(SMOL_MANIFEST, manifest)
+    shutil.copy(MODELS_DIR / "needle-smol.lora.gguf", tmp_path)
+    rng = random.Random(3)
+    call, other = {"name": "a", "arguments": {}}, {"name": "b", "arguments": {}}
+    args = []
+    for split in ("one", "two"):
+        labelled, results = [], []
+        for line in range(1, 101):
+            confidence = rng.uniform(0.3, 0.99)
+            right = rng.random() < confidence
+            labelled.append({"query": "q", "tools": [], "answers": [call] if right else [other]})
+            results.append({"id": line, "status": "ok", "calls": [call], "confidence": confidence})
+        for name, rows in ((f"{split}.jsonl", labelled), (f"{split}.results.jsonl", results)):
+            (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        args += [str(tmp_path / f"{split}.jsonl"), str(tmp_path / f"{split}.results.jsonl")]
+    with pytest.raises(SystemExit) as usage:
+        calibrate_main([*args[:3], "--manifest", str(manifest)])
+    assert usage.value.code == 2
+    assert calibrate_main([*args, "--manifest", str(manifest)]) == 0
+    assert "200 answers" in capsys.readouterr().out
+    assert json.loads(manifest.read_text())["calibration"]["fit_on"] == "one.jsonl + two.jsonl"

@@ -1,9 +1,11 @@
-"""``python -m training calibrate LABELLED RESULTS``: fit needle-smol's confidence calibration.
+"""``python -m training calibrate LABELLED RESULTS [LABELLED RESULTS ...]``: fit needle-smol's
+confidence calibration.
 
-``RESULTS`` is what ``python -m pipeline eval LABELLED --results RESULTS`` wrote with the
-shipped model (use a validation split: ``training/data/valid_unseen.jsonl``). The answers'
-confidences (already calibrated, if the model was) are fitted to whether each answer was
-right, by Platt scaling with an intercept of its own for answers of no call
+Each ``RESULTS`` is what ``python -m pipeline eval LABELLED --results RESULTS`` wrote with the
+shipped model (use validation splits: ``training/data/valid_unseen.jsonl`` and the others;
+several pairs are fitted together, which gives the answers of no call more weight than one
+split has). The answers' confidences (already calibrated, if the model was) are fitted to
+whether each answer was right, by Platt scaling with an intercept of its own for answers of no call
 (:func:`workers.confidence.fit_platt_with_none`); the fit, composed with the model's
 calibration so far, goes into the manifest, and the built model gets it as GGUF metadata
 (the product's sha256 changes; the weights and answers do not).
@@ -50,11 +52,20 @@ def log_loss(scored: list[tuple[float, bool, bool]], calibration: Calibration) -
 
 def calibrate_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training calibrate", description=__doc__)
-    ap.add_argument("labelled", type=Path, help="the split evaluated (a validation split)")
-    ap.add_argument("results", type=Path, help="the eval's --results file")
+    ap.add_argument(
+        "pairs",
+        type=Path,
+        nargs="+",
+        metavar="LABELLED RESULTS",
+        help="a split evaluated (a validation split) and the eval's --results file; "
+        "several pairs are fitted together",
+    )
     ap.add_argument("--manifest", type=Path, default=SMOL_MANIFEST)
     a = ap.parse_args(argv)
-    scored = scored_answers(a.labelled, a.results)
+    if len(a.pairs) % 2:
+        ap.error("give LABELLED RESULTS in pairs")
+    splits = list(zip(a.pairs[::2], a.pairs[1::2], strict=True))
+    scored = [s for labelled, results in splits for s in scored_answers(labelled, results)]
     if len(scored) < 20 or len({right for _, right, _ in scored}) < 2:
         print("error: need at least 20 answers with a confidence, right and wrong ones")
         return 2
@@ -74,7 +85,7 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     calibration = {
         "platt": combined.to_metadata(),
         "platt_none": none.to_metadata(),
-        "fit_on": a.labelled.name,
+        "fit_on": " + ".join(labelled.name for labelled, _ in splits),
         "answers": len(scored),
         "auroc": round(found or 0.0, 4),
     }
