@@ -254,3 +254,26 @@ def test_nested_object_keys_come_from_the_vocabulary():
             for key, schema in t["parameters"]["properties"].items():
                 if schema.get("type") == "object":
                     assert S.name_key(key) in keys, key
+
+
+def test_redeclared_generated_tools_convert_their_answers():
+    """--redeclare rewrites generated tools as the trained kinds are rewritten: answers still
+    validate (enum values in the new capitals, dropped keys gone), names change, and a share
+    of 0 draws nothing."""
+    base = S.generate(400, seed=12, mix={"generated": 1.0})
+    assert json.dumps(base) == json.dumps(
+        S.generate(400, seed=12, mix={"generated": 1.0}, redeclare=0.0)
+    )
+    redeclared = S.generate(400, seed=12, mix={"generated": 1.0}, redeclare=1.0)
+    recased = 0
+    for ex in redeclared:
+        tools = {t["name"]: t for t in ex["tools"]}
+        assert len(tools) == len(ex["tools"])
+        for call in ex["answers"]:
+            params = tools[call["name"]]["parameters"]
+            Draft202012Validator(params).validate(call["arguments"])
+            for key, value in call["arguments"].items():
+                enum = params["properties"][key].get("enum")
+                if enum and isinstance(value, str) and value != value.lower():
+                    recased += 1
+    assert recased > 20

@@ -19,6 +19,7 @@ SPLITS = {
         n=300, seed=20, mix={"generated": 1.0}, no_fit=0.5, near_miss=0.6, chitchat=0.05
     ),
     "valid_nested.jsonl": dict(n=300, seed=30, mix={"generated": 1.0}, nest=0.5),
+    "valid_redeclared.jsonl": dict(n=300, seed=40, mix={"generated": 1.0}, redeclare=0.5),
 }
 
 

@@ -41,6 +41,7 @@ from .schemas_groups import JOINERS, generated_group
 from .schemas_names import D_TOOL_NAME, STYLES, name_key, split_words, styled
 from .schemas_names import _article as _article
 from .schemas_nesting import nest_group
+from .schemas_redeclared import redeclare_group
 from .schemas_requests import make_value, request_for
 from .schemas_tools import Tool, make_tool, param_schema
 from .schemas_trained import Convert, Rewrite, original_group, rewrite_tool, rewritten_group
@@ -71,6 +72,7 @@ __all__ = [
     "nest_group",
     "original_group",
     "param_schema",
+    "redeclare_group",
     "request_for",
     "rewrite_tool",
     "rewritten_group",
@@ -93,13 +95,16 @@ def generate(
     near_miss: float = 0.0,
     chitchat: float = 0.04,
     nest: float = 0.0,
+    redeclare: float = 0.0,
 ) -> list[Example]:
     """``n`` examples, deterministic for the arguments; groups drawn from ``mix``.  With
     ``split="valid"``, generated kinds come from the held-out objects only.  ``no_fit``,
     ``near_miss`` and ``chitchat`` shape the generated groups (:func:`generated_group`);
     ``nest`` is the share of tools declared with nested parameters
-    (:func:`training.schemas_nesting.nest_group`; 0 draws nothing, so older files are
-    reproduced byte for byte)."""
+    (:func:`training.schemas_nesting.nest_group`) and ``redeclare`` that of generated tools
+    re-declared as the trained kinds are (:func:`training.schemas_redeclared.redeclare_group`:
+    units, enum capitals, optional parameters); 0 draws nothing, so older files are
+    reproduced byte for byte."""
     vocab = load_vocab(split)
     mix = mix or DEFAULT_MIX
     names, weights = list(mix), [mix[k] for k in mix]
@@ -111,6 +116,7 @@ def generate(
         size = rng.randint(*group_size)
         if source == "generated":
             group = generated_group(rng, vocab, size, no_fit, near_miss, chitchat)
+            redeclare_group(rng, vocab, group, redeclare)
         else:
             group = SOURCES[source](rng, vocab, size)
         nest_group(rng, vocab, group, nest)
@@ -169,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="share of tools declared with a run of parameters in one nested object (default 0)",
     )
+    ap.add_argument(
+        "--redeclare",
+        type=float,
+        default=0.0,
+        help="share of generated tools re-declared as the trained kinds are (other units, "
+        "enum capitals, optional parameters; default 0)",
+    )
     a = ap.parse_args(argv)
     exs = generate(
         a.n,
@@ -180,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         a.near_miss,
         a.chitchat,
         a.nest,
+        a.redeclare,
     )
     with open(a.out, "w", encoding="utf-8") as f:
         for e in exs:
