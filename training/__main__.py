@@ -1,4 +1,5 @@
-"""``python -m training {train,eval,reproduce,ship,calibrate} ...``: the training commands."""
+"""``python -m training {train,eval,reproduce,sweep-none,ship,calibrate} ...``: the training
+commands."""
 
 import sys
 
@@ -7,12 +8,14 @@ from .cli import eval_main, train_main
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("train", "eval", "reproduce", "ship", "calibrate"):
-        print(
-            "usage: python -m training {train,eval,reproduce,ship,calibrate} ...",
-            file=sys.stderr,
-        )
+    commands = ("train", "eval", "reproduce", "sweep-none", "ship", "calibrate")
+    if not argv or argv[0] not in commands:
+        print(f"usage: python -m training {{{','.join(commands)}}} ...", file=sys.stderr)
         return 2
+    if argv[0] == "sweep-none":
+        from .none_sweep import sweep_main
+
+        return sweep_main(argv[1:])
     if argv[0] == "calibrate":
         from .calibrate import calibrate_main
 
