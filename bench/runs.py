@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from pipeline.results import read_results
+from workers.telemetry.tracefile import read_spans
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = PROJECT_ROOT / "inputs" / "queries.jsonl"
@@ -174,34 +175,19 @@ def run_baseline(args: argparse.Namespace, requests: Path, model: Path, out: Pat
 
 
 def _trace_spans(path: Path) -> list[dict[str, Any]]:
-    spans = []
     if not path.exists():
-        return spans
-    for line in path.read_bytes().splitlines():
-        if not line.strip():
-            continue
-        for resource_spans in orjson.loads(line).get("resourceSpans", []):
-            attributes = {
-                a["key"]: next(iter(a["value"].values()))
-                for a in resource_spans.get("resource", {}).get("attributes", [])
-            }
-            for scope in resource_spans.get("scopeSpans", []):
-                for span in scope.get("spans", []):
-                    span_attributes = {
-                        a["key"]: next(iter(a["value"].values()))
-                        for a in span.get("attributes", [])
-                    }
-                    spans.append(
-                        {
-                            "name": span["name"],
-                            "pid": int(attributes.get("process.pid", 0)),
-                            "role": attributes.get("needle.process.role"),
-                            "start": int(span["startTimeUnixNano"]) / 1e9,
-                            "end": int(span["endTimeUnixNano"]) / 1e9,
-                            "attributes": span_attributes,
-                        }
-                    )
-    return spans
+        return []
+    return [
+        {
+            "name": found.span["name"],
+            "pid": int(found.resource.get("process.pid", 0)),
+            "role": found.resource.get("needle.process.role"),
+            "start": int(found.span["startTimeUnixNano"]) / 1e9,
+            "end": int(found.span["endTimeUnixNano"]) / 1e9,
+            "attributes": found.attributes,
+        }
+        for found in read_spans(path)
+    ]
 
 
 def pipeline_command(

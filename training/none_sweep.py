@@ -17,29 +17,22 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
+from workers.telemetry.attributes import NONE_PROBABILITY
+from workers.telemetry.tracefile import read_spans
 
 from .evaluate import run_pipeline, write_requests
 from .scoring import _read_jsonl, calls_equal, request_id
 
 GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01)
-NONE_ATTRIBUTE = "needle.none.probability"
 
 
 def none_probabilities(traces: Path) -> dict[str, float]:
-    """trace id -> the model's probability of no call, from an OTLP JSON-lines trace file."""
-    found: dict[str, float] = {}
-    for line in traces.read_bytes().splitlines():
-        if not line.strip():
-            continue
-        for resource in orjson.loads(line).get("resourceSpans", []):
-            for scope in resource.get("scopeSpans", []):
-                for span in scope.get("spans", []):
-                    for attribute in span.get("attributes", []):
-                        if attribute["key"] == NONE_ATTRIBUTE:
-                            value = next(iter(attribute["value"].values()))
-                            found[span["traceId"]] = float(value)
-    return found
+    """trace id -> the model's probability of no call, from a ``--traces file`` trace file."""
+    return {
+        found.span["traceId"]: float(found.attributes[NONE_PROBABILITY])
+        for found in read_spans(traces)
+        if NONE_PROBABILITY in found.attributes
+    }
 
 
 @dataclass
@@ -81,19 +74,26 @@ class Sweep:
             p = p_none.get(result.get("trace_id") or "")
             self.missing += p is None
             expected = example["answers"]
+            none_right = ok and calls_equal(expected, [])
+            call_right = ok and calls_equal(expected, result.get("calls") or [])
             for threshold, tally in self.tallies.items():
-                if not ok:
-                    right = False
-                elif p is not None and p >= threshold:
-                    right = calls_equal(expected, [])
-                else:
-                    right = calls_equal(expected, result.get("calls") or [])
+                right = none_right if p is not None and p >= threshold else call_right
                 if expected:
                     tally.calls_right += right
                     tally.calls_total += 1
                 else:
                     tally.none_right += right
                     tally.none_total += 1
+
+    def merge(self, other: Sweep) -> None:
+        """Add ``other``'s counts to these."""
+        self.missing += other.missing
+        for threshold, tally in self.tallies.items():
+            theirs = other.tallies[threshold]
+            tally.none_right += theirs.none_right
+            tally.none_total += theirs.none_total
+            tally.calls_right += theirs.calls_right
+            tally.calls_total += theirs.calls_total
 
     def best(self) -> float:
         """The threshold with the most right answers; the higher one on a tie."""
@@ -140,7 +140,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
             results, traces = sweep_split(labelled, work, a.model, a.workers)
             one = Sweep()
             one.add(labelled, results, traces)
-            total.add(labelled, results, traces)
+            total.merge(one)
             t = one.best()
             print(f"{labelled.name}: best {one.tallies[t].line(t)}")
     for threshold in GRID:

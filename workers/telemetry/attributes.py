@@ -18,6 +18,9 @@ from workers.telemetry.settings import REDACTED
 
 _propagator = TraceContextTextMapPropagator()
 
+# The model span's probability of answering no call (``python -m training sweep-none`` reads it).
+NONE_PROBABILITY = "needle.none.probability"
+
 
 def inject_trace_context(span: Span) -> dict[str, str]:
     """The W3C ``traceparent`` (and ``tracestate``) of ``span``, for a job message."""
@@ -142,7 +145,7 @@ def llm_response_attributes(
     none_probability: float | None = None,
 ) -> dict[str, Any]:
     """GenAI and OpenInference attributes of a finished model call (usage and timing)."""
-    extra = {} if none_probability is None else {"needle.none.probability": none_probability}
+    extra = {} if none_probability is None else {NONE_PROBABILITY: none_probability}
     return {
         **extra,
         "gen_ai.response.model": model,
