@@ -13,6 +13,7 @@ from typing import Any
 
 from .kinds import order_arguments
 from .schemas_names import split_words, styled
+from .schemas_redeclared import ConvertArguments, redeclare_tools
 from .schemas_vocab import Example, Vocab
 
 
@@ -79,23 +80,13 @@ def nested_arguments(
 def nest_group(rng: random.Random, vocab: Vocab, group: list[Example], share: float) -> None:
     """Re-declare each tool of ``group`` (one tool list) nested with probability ``share``,
     in place; answers that call a nested tool are nested to match."""
-    if not group or share <= 0:
-        return
-    plans: dict[str, tuple[str, list[str], dict[str, Any]]] = {}
-    tools = []
-    for tool in group[0]["tools"]:
-        nested = nest_tool(rng, vocab, tool) if rng.random() < share else None
-        if nested is None:
-            tools.append(tool)
-            continue
-        definition, outer, members = nested
-        plans[tool["name"]] = (outer, members, definition["parameters"])
-        tools.append(definition)
-    if not plans:
-        return
-    for ex in group:
-        ex["tools"] = tools
-        for answer in ex["answers"]:
-            plan = plans.get(answer["name"])
-            if plan:
-                answer["arguments"] = nested_arguments(answer["arguments"], *plan)
+
+    def nested(tool: dict[str, Any]) -> tuple[dict[str, Any], ConvertArguments] | None:
+        found = nest_tool(rng, vocab, tool)
+        if found is None:
+            return None
+        definition, outer, members = found
+        parameters = definition["parameters"]
+        return definition, lambda arguments: nested_arguments(arguments, outer, members, parameters)
+
+    redeclare_tools(rng, group, share, nested)
