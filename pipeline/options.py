@@ -319,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--review-below",
         type=probability,
         metavar="P",
-        help="mark ok lines whose confidence is under P, or that hold a string the request "
-        'does not ("ungrounded"), with "review": true',
+        help="mark ok lines whose confidence is under P, that hold a string the request "
+        'does not ("ungrounded"), or that give a value to more arguments than the request '
+        'says it ("repeated"), with "review": true',
     )
     labelling.add_argument(
         "--review-file",

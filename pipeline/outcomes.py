@@ -72,7 +72,7 @@ class Outcomes:
         result.results = reply.results
         result.usage = reply.usage
         result.confidence, result.call_confidence = reply.confidence, reply.call_confidence
-        result.ungrounded = reply.ungrounded
+        result.ungrounded, result.repeated = reply.ungrounded, reply.repeated
         self._label(pending, result)
         summary = self.summary
         summary.model_ms += reply.model_ms
@@ -92,15 +92,18 @@ class Outcomes:
 
     def _label(self, pending: Pending, result: ResultLine) -> None:
         """The root span says how sure the answer is; with ``--review-below`` an ok line
-        less sure than that, or with a string the request does not hold, is for review."""
+        less sure than that, with a string the request does not hold, or with a value given
+        to more arguments than the request says it, is for review."""
         if result.confidence is not None:
             pending.span.set_attribute("needle.confidence", result.confidence)
         if result.ungrounded is not None:
             pending.span.set_attribute("needle.ungrounded.count", len(result.ungrounded))
+        if result.repeated is not None:
+            pending.span.set_attribute("needle.repeated.count", len(result.repeated))
         if self.review_below is None or result.status != "ok":
             return
         unsure = result.confidence is not None and result.confidence < self.review_below
-        result.review = unsure or bool(result.ungrounded)
+        result.review = unsure or bool(result.ungrounded) or bool(result.repeated)
         pending.span.set_attribute("needle.review", result.review)
         self.summary.review += result.review
 

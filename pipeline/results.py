@@ -5,7 +5,7 @@ through :func:`encode_line`, and resume, evaluation and the benchmark read throu
 :func:`decode_line`. Keys come out in a fixed order: ``id, line, status, calls, error,
 trace_id, model, usage, latency_ms`` and, with ``--dispatch``, ``results``; an ok line
 of a model that reports token probabilities also has ``confidence``, ``call_confidence``
-and ``ungrounded`` after ``calls``, and with ``--review-below`` ``review``; with
+``ungrounded`` and ``repeated`` after ``calls``, and with ``--review-below`` ``review``; with
 ``--keep-columns``, ``columns`` comes last.
 """
 
@@ -20,7 +20,13 @@ import orjson
 
 from workers.messages import ErrorInfo, RequestId, Usage
 
-LABELS = ("confidence", "call_confidence", "ungrounded", "review")  # after "calls", when known
+LABELS = (
+    "confidence",
+    "call_confidence",
+    "ungrounded",
+    "repeated",
+    "review",
+)  # after "calls", when known
 
 
 class ResultLineError(ValueError):
@@ -44,6 +50,7 @@ class ResultLine:
     confidence: float | None = None
     call_confidence: list[float] | None = None
     ungrounded: list[dict[str, Any]] | None = None
+    repeated: list[dict[str, Any]] | None = None  # values given more often than said
     review: bool | None = None
     columns: dict[str, Any] | None = None  # --keep-columns: input fields, copied
 
@@ -125,6 +132,7 @@ def _from_dict(data: dict[str, Any], request_id: RequestId, line: int) -> Result
         confidence=_number(data.get("confidence")),
         call_confidence=data.get("call_confidence"),
         ungrounded=data.get("ungrounded"),
+        repeated=data.get("repeated"),
         review=data.get("review") if isinstance(data.get("review"), bool) else None,
         columns=data.get("columns") if isinstance(data.get("columns"), dict) else None,
     )

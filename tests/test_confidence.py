@@ -174,7 +174,8 @@ def test_review_queue_on_a_real_run(tmp_path) -> None:
         assert len(line["call_confidence"]) == len(line["calls"])
         if line["calls"]:
             assert line["confidence"] <= min(line["call_confidence"]) + 1e-6
-        unsure = line["confidence"] < 0.9 or bool(line["ungrounded"])
+        assert isinstance(line["repeated"], list)
+        unsure = line["confidence"] < 0.9 or bool(line["ungrounded"]) or bool(line["repeated"])
         assert line["review"] is unsure
     marked = [line for line in ok if line["review"]]
     assert read_jsonl(queue) == marked

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from training.evaluate import calls_equal, score, write_requests
+from training.evaluate import calls_equal, format_report, score, write_requests
 
 
 def _w(path, rows):
@@ -52,14 +52,24 @@ def test_score(tmp_path):
     res = _w(
         tmp_path / "res.jsonl",
         [
-            {"id": 1, "status": "ok", "calls": [{"name": "a", "arguments": {"x": 1.0}}]},
-            {"id": 2, "status": "ok", "calls": []},
+            {
+                "id": 1,
+                "status": "ok",
+                "calls": [{"name": "a", "arguments": {"x": 1.0}}],
+                "ungrounded": [{"call": 0, "path": "x"}],
+            },
+            {"id": 2, "status": "ok", "calls": [], "ungrounded": [], "repeated": []},
             {
                 "id": "3",
                 "status": "ok",
                 "calls": [{"name": "b", "arguments": {}}, {"name": "a", "arguments": {}}],
             },
-            {"id": 4, "status": "error", "error": {"type": "x"}, "calls": []},
+            {
+                "id": 4,
+                "status": "ok",
+                "calls": [{"name": "b", "arguments": {"p": 2, "q": 2}}],
+                "repeated": [{"call": 0, "path": "q"}],
+            },
             # 5 missing
         ],
     )
@@ -70,6 +80,13 @@ def test_score(tmp_path):
     assert s["per_tool"]["b"] == {"n": 3, "correct": 1, "accuracy": 1 / 3}
     assert s["per_tool"]["(no call)"]["correct"] == 1
     assert {f["id"] for f in s["failures"]} == {"4", "5"}
+    assert s["marks"] == {
+        "ungrounded": {"lines": 1, "right": 1},
+        "repeated": {"lines": 1, "right": 0},
+    }
+    assert "1 with an ungrounded string (1 right), 1 with a repeated value (0 right)" in (
+        format_report(s)
+    )
 
 
 def test_score_uses_own_ids(tmp_path):

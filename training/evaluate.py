@@ -55,6 +55,8 @@ def score(labelled_path: str | Path, results_path: str | Path) -> dict:
     correct = 0
     failures = []
     pairs: list[tuple[float, bool]] = []  # (confidence, right) of every example
+    # lines the review queue marks beside confidence: [marked, of them right]
+    marks = {"ungrounded": [0, 0], "repeated": [0, 0]}
     for i, ex in enumerate(labelled, start=1):
         rid = str(request_id(ex, i))
         r = results.get(rid)
@@ -63,6 +65,10 @@ def score(labelled_path: str | Path, results_path: str | Path) -> dict:
         correct += ok
         confidence = r.get("confidence") if r else None
         pairs.append((float(confidence) if confidence is not None else 0.0, ok))
+        for mark, tally in marks.items():
+            if r and r.get(mark):
+                tally[0] += 1
+                tally[1] += ok
         names = sorted({c["name"] for c in ex["answers"]}) or [NO_CALL]
         for nme in names:
             per[nme][0] += 1
@@ -88,6 +94,7 @@ def score(labelled_path: str | Path, results_path: str | Path) -> dict:
         },
         "failures": failures,
         "confidence": confidence_summary(pairs),
+        "marks": {k: {"lines": v[0], "right": v[1]} for k, v in marks.items()},
         "pairs": pairs,
     }
 
@@ -102,7 +109,19 @@ def format_report(s: dict, title: str = "") -> str:
     lines.append(f"  {'overall':<{width}}  {s['correct']:>4}/{s['n']:<4}  {s['accuracy']:6.1%}")
     if "confidence" in s:
         lines.append(format_confidence(s["confidence"]))
+    if "marks" in s:
+        lines.append(format_marks(s["marks"]))
     return "\n".join(lines)
+
+
+def format_marks(marks: dict) -> str:
+    """How many lines the review queue marks beside confidence, and how many were right."""
+    ungrounded, repeated = marks["ungrounded"], marks["repeated"]
+    return (
+        f"marked for review: {ungrounded['lines']} with an ungrounded string "
+        f"({ungrounded['right']} right), {repeated['lines']} with a repeated value "
+        f"({repeated['right']} right)"
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ same size, so one scale for both ranks them badly against each other.
 **Grounding.** A string argument is grounded when the request holds it (after case folding
 and collapsing white space), when it is one of its parameter's ``enum`` values, or its
 ``default``. Every other string (a date worked out from "tomorrow", a made-up title) is
-reported with its place, for a person to check.
+reported with its place, for a person to check. So is a value a call gives two of its
+arguments where the request says it once (:mod:`workers.repeats`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from workers.repeats import repeated_values
 
 METADATA_KEY = "needle.confidence.platt"
 NONE_METADATA_KEY = "needle.confidence.platt_none"  # answers of no call, where fitted apart
@@ -222,6 +225,7 @@ class Labels:
     confidence: float | None = None
     call_confidence: list[float] | None = None
     ungrounded: list[dict[str, Any]] | None = None
+    repeated: list[dict[str, Any]] | None = None  # workers.repeats
 
 
 def label_answer(
@@ -235,8 +239,9 @@ def label_answer(
     """The labels of a valid answer; ``pieces`` (its tokens' bytes) is None for an engine
     that reports no token probabilities."""
     ungrounded = ungrounded_strings(calls, query, tools)
+    repeated = repeated_values(calls, query)
     if pieces is None:
-        return Labels(ungrounded=ungrounded)
+        return Labels(ungrounded=ungrounded, repeated=repeated)
     scored = answer_confidence(pieces, logprobs, calibration)
     call_confidence = scored.calls if len(scored.calls) == len(calls) else None
-    return Labels(scored.line, call_confidence, ungrounded)
+    return Labels(scored.line, call_confidence, ungrounded, repeated)

@@ -131,6 +131,7 @@ class JobHandler:
             confidence=labels.confidence if ok else None,
             call_confidence=labels.call_confidence if ok else None,
             ungrounded=labels.ungrounded if ok else None,
+            repeated=labels.repeated if ok else None,
         )
 
     def _labels(

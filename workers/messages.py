@@ -118,10 +118,12 @@ class Result(_Message, frozen=True, tag="result"):
     operation: str = "text_completion"  # for the gen_ai.client.* metrics
     inference_ms: Omittable[float | None] = None  # the model call alone, when it was made
     # How sure the model was (workers/confidence.py), for an ok answer of an engine that
-    # reports token probabilities: the line's, each call's; the strings it did not copy.
+    # reports token probabilities: the line's, each call's; the strings it did not copy;
+    # the values it gave more arguments than the request gives them (workers/repeats.py).
     confidence: Omittable[float | None] = None
     call_confidence: Omittable[list[float] | None] = None
     ungrounded: Omittable[list[JsonObject] | None] = None
+    repeated: Omittable[list[JsonObject] | None] = None
 
 
 class Shutdown(_Message, frozen=True, tag="shutdown"):
