@@ -22,12 +22,12 @@ arguments where the request says it once (:mod:`workers.repeats`).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from workers.repeats import repeated_values
+from workers.text import normal_text
 
 METADATA_KEY = "needle.confidence.platt"
 NONE_METADATA_KEY = "needle.confidence.platt_none"  # answers of no call, where fitted apart
@@ -181,19 +181,12 @@ def answer_confidence(
     )
 
 
-_SPACE = re.compile(r"\s+")
-
-
-def _normal(text: str) -> str:
-    return _SPACE.sub(" ", text.casefold()).strip()
-
-
 def ungrounded_strings(
     calls: Sequence[Mapping[str, Any]], query: str, tools: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """``{"call": index, "path": "key/0/key"}`` for each string argument that is not in
     the request, an ``enum`` value or the parameter's ``default``."""
-    request = _normal(query)
+    request = normal_text(query)
     parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
     found: list[dict[str, Any]] = []
 
@@ -201,7 +194,7 @@ def ungrounded_strings(
         schema = schema if isinstance(schema, Mapping) else {}
         if isinstance(value, str):
             allowed = [schema.get("default"), *(schema.get("enum") or [])]
-            if value in allowed or _normal(value) in request:
+            if value in allowed or normal_text(value) in request:
                 return
             found.append({"call": call, "path": "/".join(path)})
         elif isinstance(value, Mapping):

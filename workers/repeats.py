@@ -13,12 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-_SPACE = re.compile(r"\s+")
+from workers.text import normal_text
+
 _NUMBER_IN_TEXT = re.compile(r"-?\d+(?:[.,]\d+)*")
-
-
-def _normal(text: str) -> str:
-    return _SPACE.sub(" ", text.casefold()).strip()
 
 
 def _number(text: str) -> float | None:
@@ -44,8 +41,8 @@ def _key(value: Any) -> tuple[str, Any] | None:
         return None
     if isinstance(value, (int, float)):
         return ("number", float(value))
-    if isinstance(value, str) and _normal(value):
-        return ("string", _normal(value))
+    if isinstance(value, str) and normal_text(value):
+        return ("string", normal_text(value))
     return None
 
 
@@ -53,7 +50,7 @@ def _times_said(key: tuple[str, Any], query: str) -> int:
     kind, value = key
     if kind == "number":
         return _times_said_number(value, query)
-    return _normal(query).count(value)
+    return normal_text(query).count(value)
 
 
 def repeated_values(calls: Sequence[Mapping[str, Any]], query: str) -> list[dict[str, Any]]:
