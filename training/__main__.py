@@ -1,5 +1,5 @@
-"""``python -m training {train,eval,reproduce,sweep-none,ship,calibrate} ...``: the training
-commands."""
+"""``python -m training {train,eval,reproduce,sweep-none,ship,calibrate,device-pack} ...``: the
+training commands."""
 
 import sys
 
@@ -8,7 +8,7 @@ from .cli import eval_main, train_main
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("train", "eval", "reproduce", "sweep-none", "ship", "calibrate")
+    commands = ("train", "eval", "reproduce", "sweep-none", "ship", "calibrate", "device-pack")
     if not argv or argv[0] not in commands:
         print(f"usage: python -m training {{{','.join(commands)}}} ...", file=sys.stderr)
         return 2
@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
         from .calibrate import calibrate_main
 
         return calibrate_main(argv[1:])
+    if argv[0] == "device-pack":
+        from .device_pack import device_pack_main
+
+        return device_pack_main(argv[1:])
     if argv[0] == "ship":
         from .ship import ship_main
 

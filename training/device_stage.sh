@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The last `run` call of a training stage on a lent GPU machine (docs/models.md, "On a lent
+# GPU"; `python -m training device-pack` prints the calls). Run from the repository root
+# there. $1: this call's pack folder (the last part of the SmolLM2 GGUF, its sha256, the
+# wheels); $2: where the earlier calls left their parts. What comes back goes under $OUT:
+# the stage's log, its adapter and its last exports along the way.
+# RECIPE (default training/recipe_device.json) and SITE (where the wheels go) can be set.
+set -euo pipefail
+pack=$1
+parts=$2
+out=${OUT:?OUT: the folder whose files come back}
+recipe=${RECIPE:-training/recipe_device.json}
+site=${SITE:-/tmp/needle-site}
+work=${WORK:-/tmp/needle-work}
+mkdir -p "$parts" "$work"
+cp "$pack"/base.part* "$parts"/
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target "$site" "$pack"/whl/*.whl
+export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+base=$work/base.gguf
+# shellcheck disable=SC2046  # the part names hold no spaces
+cat $(ls "$parts"/base.part* | sort -V) >"$base"
+echo "$(cat "$pack"/base.sha256)  $base" | sha256sum -c -
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
+status=0
+python3 -m training reproduce --recipe "$recipe" --base "$base" "$work" 2>&1 \
+  | tee "$out/stage.log" || status=$?
+# The adapter and the last four exports along the way (at most 8 files come back).
+for file in "$work"/*.gguf; do
+  case $file in */base.gguf) ;; *.step*.gguf) ;; *) cp "$file" "$out"/ ;; esac
+done
+ls -t "$work"/*.step*.gguf 2>/dev/null | head -4 | while read -r file; do cp "$file" "$out"/; done
+ls -l "$out"
+exit "$status"
