@@ -201,3 +201,23 @@ def test_the_served_context_can_be_shorter_than_the_base(
     from workers.llama_load import load_llama
 
     assert load_llama(str(out), n_ctx=0, verbose=False).n_ctx() == 2048
+
+
+def test_a_candidate_is_merged_as_the_shipped_model_is(tmp_path: Path) -> None:
+    """``python -m training merge`` builds a candidate adapter the way the served model is
+    built: the shipped adapter merged this way has the served model's tensors, byte for
+    byte, with its own name and --none-threshold."""
+    from training.ship import merge_main
+    from workers.engine import NONE_THRESHOLD_KEY
+
+    manifest = Manifest.read(SMOL_MANIFEST)
+    served = ensure_built(manifest)
+    out = tmp_path / "candidate.gguf"
+    assert merge_main([str(manifest.adapter), str(out), "--none-threshold", "0.42"]) == 0
+    ours, theirs = gguf.GGUFReader(str(out)), gguf.GGUFReader(str(served))
+    assert [t.name for t in ours.tensors] == [t.name for t in theirs.tensors]
+    for mine, shipped in zip(ours.tensors, theirs.tensors, strict=True):
+        assert mine.tensor_type == shipped.tensor_type
+        assert np.array_equal(np.asarray(mine.data), np.asarray(shipped.data)), mine.name
+    assert ours.fields["general.name"].contents() == "needle-smol-candidate"
+    assert float(ours.fields[NONE_THRESHOLD_KEY].contents()) == pytest.approx(0.42)

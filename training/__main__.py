@@ -1,5 +1,5 @@
-"""``python -m training {train,eval,reproduce,sweep-none,ship,calibrate,device-pack} ...``: the
-training commands."""
+"""``python -m training {train,eval,reproduce,sweep-none,ship,merge,calibrate,device-pack}
+...``: the training commands."""
 
 import sys
 
@@ -8,7 +8,16 @@ from .cli import eval_main, train_main
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("train", "eval", "reproduce", "sweep-none", "ship", "calibrate", "device-pack")
+    commands = (
+        "train",
+        "eval",
+        "reproduce",
+        "sweep-none",
+        "ship",
+        "merge",
+        "calibrate",
+        "device-pack",
+    )
     if not argv or argv[0] not in commands:
         print(f"usage: python -m training {{{','.join(commands)}}} ...", file=sys.stderr)
         return 2
@@ -24,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         from .device_pack import device_pack_main
 
         return device_pack_main(argv[1:])
+    if argv[0] == "merge":
+        from .ship import merge_main
+
+        return merge_main(argv[1:])
     if argv[0] == "ship":
         from .ship import ship_main
 

@@ -87,5 +87,24 @@ def ship_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def merge_main(argv: list[str] | None = None) -> int:
+    """``python -m training merge ADAPTER OUT.gguf``: a candidate adapter built the way the
+    shipped model is (merged into the SmolLM2 base, Q8_0), without shipping it, for
+    ``pipeline eval --model OUT.gguf`` and ``training sweep-none --model OUT.gguf`` on
+    validation splits."""
+    ap = argparse.ArgumentParser(prog="python -m training merge", description=merge_main.__doc__)
+    ap.add_argument("adapter", type=Path, help="LoRA adapter GGUF from `train --lora-rank`")
+    ap.add_argument("out", type=Path, help="the merged model to write")
+    ap.add_argument("--name", default=f"{NEEDLE_SMOL}-candidate")
+    ap.add_argument(
+        "--none-threshold", type=float, metavar="P", help="its own --none-threshold, if any"
+    )
+    a = ap.parse_args(argv)
+    metadata = model_metadata(None, a.none_threshold)
+    merge_lora(base_gguf(), a.adapter, a.out, a.name, CONTEXT_LENGTH, metadata)
+    print(f"wrote {a.out} (sha256 {sha256_of(a.out)})")
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(ship_main())
