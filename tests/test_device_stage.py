@@ -2,7 +2,7 @@
 it: the SmolLM2 GGUF split in parts and joined again, the carried wheels installed, and
 only the packages that machine has importable (tests/device_env/sitecustomize.py: no
 llama-cpp-python, so the vocabulary comes from ``tokenizers``). A tiny recipe stands in for
-training/recipe_device.json (CPU, 200 examples, a few seconds of training)."""
+training/recipe_device.json (CPU, 200 examples, 6 steps)."""
 
 from __future__ import annotations
 
@@ -59,9 +59,11 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     train = stage["train"]
     for flag, value in (
         ("--valid", str(valid)),
-        ("--time-budget", "3"),
+        ("--steps", "6"),
+        ("--time-budget", "3600"),
         ("--eval-every", "1"),
-        ("--batch-tokens", "2048"),
+        ("--batch-tokens", "1024"),
+        ("--max-len", "1024"),
         ("--device", "cpu"),
     ):
         train[train.index(flag) + 1] = value
@@ -90,5 +92,11 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     log = (out / "stage.log").read_text()
     assert "LoRA r=32" in log and "final valid answer loss" in log
     assert (out / "gpu1.gguf").stat().st_size > 1_000_000
-    assert list(out.glob("gpu1.partial.step*.gguf"))  # the exports along the way came back
+    exports = {e.name for e in out.glob("gpu1.partial.step*.gguf")}
+    made = sorted(
+        (tmp_path / "work").glob("gpu1.partial.step*.gguf"),
+        key=lambda path: int(path.name.split(".step")[1].split(".")[0]),
+    )
+    assert len(exports) == 4 < len(made)  # four of those made along the way came back
+    assert made[-1].name in exports and made[0].name not in exports  # spread, the last too
     assert "tokenizer TokenizersTok" in log  # no llama-cpp-python there

@@ -25,10 +25,15 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || tr
 status=0
 python3 -m training reproduce --recipe "$recipe" --base "$base" "$work" 2>&1 \
   | tee "$out/stage.log" || status=$?
-# The adapter and the last four exports along the way (at most 8 files come back).
+# The adapter and four of the exports along the way, spread over the run, the last among
+# them (at most 8 files come back; an earlier one may be the best on validation).
 for file in "$work"/*.gguf; do
   case $file in */base.gguf) ;; *.step*.gguf) ;; *) cp "$file" "$out"/ ;; esac
 done
-ls -t "$work"/*.step*.gguf 2>/dev/null | head -4 | while read -r file; do cp "$file" "$out"/; done
+mapfile -t exports < <(ls "$work"/*.step*.gguf 2>/dev/null | sort -V)
+count=${#exports[@]}
+for quarter in 1 2 3 4; do
+  if ((count > 0)); then cp "${exports[$(((quarter * count + 3) / 4 - 1))]}" "$out"/; fi
+done
 ls -l "$out"
 exit "$status"
