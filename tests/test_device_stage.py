@@ -36,6 +36,32 @@ def test_split_parts_join_to_the_file(tmp_path) -> None:
     assert all(len(str(c["command"])) <= 2000 for c in calls)
 
 
+def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:
+    """When an earlier call's part is not there (it ran on a machine since given back), the
+    stage says so and stops, without installing or training anything."""
+    source = tmp_path / "blob"
+    source.write_bytes(b"0123456789" * 1000)
+    pack = tmp_path / "pack"
+    split_file(source, [pack / "1", pack / "2", pack / "3"])
+    (pack / "3" / "base.sha256").write_text(hashlib.sha256(source.read_bytes()).hexdigest())
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "base.part2").write_bytes((pack / "2" / "base.part2").read_bytes())  # no part 1
+    out = tmp_path / "out"
+    out.mkdir()
+    done = subprocess.run(
+        ["bash", "training/device_stage.sh", str(pack / "3"), str(parts)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "OUT": str(out), "WORK": str(tmp_path / "work"), "SITE": "/nowhere"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    assert "not the SmolLM2 GGUF" in done.stderr and "base.part3" in done.stderr
+    assert not list(out.iterdir()) and not Path("/nowhere").exists()
+
+
 @pytest.mark.slow
 def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_path) -> None:
     pack = tmp_path / "pack"

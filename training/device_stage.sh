@@ -14,13 +14,19 @@ site=${SITE:-/tmp/needle-site}
 work=${WORK:-/tmp/needle-work}
 mkdir -p "$parts" "$work"
 cp "$pack"/base.part* "$parts"/
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target "$site" "$pack"/whl/*.whl
-export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 base=$work/base.gguf
 # shellcheck disable=SC2046  # the part names hold no spaces
 cat $(ls "$parts"/base.part* | sort -V) >"$base"
-echo "$(cat "$pack"/base.sha256)  $base" | sha256sum -c -
+if ! echo "$(cat "$pack"/base.sha256)  $base" | sha256sum -c -; then
+  # A part is missing when an earlier call ran on another machine (this one was not warm):
+  # make all the calls again, one right after the other.
+  echo "the joined base is not the SmolLM2 GGUF; parts found:" >&2
+  ls -l "$parts" >&2
+  exit 3
+fi
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target "$site" "$pack"/whl/*.whl
+export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
 status=0
 python3 -m training reproduce --recipe "$recipe" --base "$base" "$work" 2>&1 \
