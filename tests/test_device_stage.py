@@ -21,7 +21,14 @@ pytest.importorskip("tokenizers", reason="training needs tokenizers (pip install
 from conftest import PROJECT_ROOT
 
 from pipeline.models import smollm2_path
-from training.device_pack import download_wheels, run_calls, split_file
+from training.device_pack import (
+    CALL_LIMIT,
+    PARTS,
+    download_wheels,
+    run_calls,
+    split_file,
+    working_tree_bytes,
+)
 
 
 def test_split_parts_join_to_the_file(tmp_path) -> None:
@@ -34,6 +41,13 @@ def test_split_parts_join_to_the_file(tmp_path) -> None:
     assert [c["carry"] for c in calls] == [[".device/1"], [".device/2"], [".device/3"]]
     assert calls[-1]["command"] == "bash training/device_stage.sh .device/3 /tmp/needle-parts"
     assert all(len(str(c["command"])) <= 2000 for c in calls)
+
+
+def test_each_call_of_the_shipped_pack_fits_what_a_call_carries() -> None:
+    """The working tree as it is plus the largest of three parts of the base stays under
+    the 64 MiB a run call carries (device-pack checks the same before it prints the calls)."""
+    part = -(-smollm2_path().stat().st_size // PARTS)
+    assert working_tree_bytes(PROJECT_ROOT) + part + (2 << 20) <= CALL_LIMIT  # 2 MiB: wheels
 
 
 def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,26 @@ def split_file(path: Path, folders: list[Path]) -> list[Path]:
     return parts
 
 
+CALL_LIMIT = 64 << 20  # what one run call may carry: the working tree and its carried paths
+
+
+def working_tree_bytes(repo: Path) -> int:
+    """What every run call sends: the tracked files and the untracked ones git does not
+    ignore, as they are on disk."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout
+    names = {name for name in listed.decode().split("\0") if name}
+    return sum((repo / name).stat().st_size for name in names if (repo / name).is_file())
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
 def run_calls(pack: Path, parts: int) -> list[dict[str, object]]:
     """The ``run`` calls, in order: each but the last stores its part; the last trains."""
     calls: list[dict[str, object]] = []
@@ -130,11 +151,28 @@ def device_pack_main(argv: list[str] | None = None) -> int:
     if found != expected:
         print(f"error: {base} has sha256 {found}, the manifest says {expected}", file=sys.stderr)
         return 1
+    if a.pack.exists():  # made anew: only the numbered folders an earlier pack wrote
+        stray = [c.name for c in a.pack.iterdir() if not (c.is_dir() and c.name.isdigit())]
+        if stray:
+            ap.error(f"{a.pack} holds more than a pack ({', '.join(sorted(stray)[:3])})")
+        for child in a.pack.iterdir():
+            shutil.rmtree(child)
     folders = [a.pack / str(index) for index in range(1, a.parts + 1)]
     split_file(base, folders)
     (folders[-1] / "base.sha256").write_text(expected + "\n", encoding="utf-8")
     if not a.no_wheels:
         download_wheels(folders[-1] / "whl", a.python_version)
+    tree = working_tree_bytes(Path.cwd())
+    biggest = max(folder_bytes(folder) for folder in folders)
+    mib = 1 << 20
+    print(
+        f"each call carries the working tree ({tree / mib:.1f} MiB) and one folder "
+        f"(at most {biggest / mib:.1f} MiB): {(tree + biggest) / mib:.1f} of "
+        f"{CALL_LIMIT / mib:.0f} MiB"
+    )
+    if tree + biggest > CALL_LIMIT:
+        print("error: over what a call carries; pack in more parts (--parts)", file=sys.stderr)
+        return 1
     print(f"packed {base.name} in {a.parts} parts under {a.pack}; make these run calls one")
     print("right after the other (the machine stays warm about 30 s between calls):")
     for call in run_calls(a.pack, a.parts):
