@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,7 @@ def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:
     parts = tmp_path / "parts"
     parts.mkdir()
     (parts / "base.part2").write_bytes((pack / "2" / "base.part2").read_bytes())  # no part 1
+    shutil.rmtree(pack / "1")  # nor in the repository copy
     out = tmp_path / "out"
     out.mkdir()
     done = subprocess.run(
@@ -74,6 +76,19 @@ def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:
     assert done.returncode == 3
     assert "not the SmolLM2 GGUF" in done.stderr and "base.part3" in done.stderr
     assert not list(out.iterdir()) and not Path("/nowhere").exists()
+    # Part 1 left in the repository copy by the first call (its folder stays while the
+    # machine is warm) is found there: the joined file checks out, and the stage goes on
+    # (to install wheels, which this pack lacks).
+    split_file(source, [pack / "1", tmp_path / "unused2", tmp_path / "unused3"])
+    again = subprocess.run(
+        ["bash", "training/device_stage.sh", str(pack / "3"), str(parts)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "OUT": str(out), "WORK": str(tmp_path / "work"), "SITE": "/nowhere"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "base.gguf: OK" in again.stdout and again.returncode not in (0, 3)
 
 
 @pytest.mark.slow

@@ -13,7 +13,9 @@ recipe=${RECIPE:-training/recipe_device.json}
 site=${SITE:-/tmp/needle-site}
 work=${WORK:-/tmp/needle-work}
 mkdir -p "$parts" "$work"
-cp "$pack"/base.part* "$parts"/
+# This call's part, and any the earlier calls left in the repository copy (its ignored
+# folders stay between calls while the machine is warm, as /tmp does).
+cp "$pack"/../*/base.part* "$parts"/
 base=$work/base.gguf
 # shellcheck disable=SC2046  # the part names hold no spaces
 cat $(ls "$parts"/base.part* | sort -V) >"$base"
