@@ -32,6 +32,18 @@ from training.device_pack import (
 )
 
 
+def run_stage(pack: Path, parts: Path, timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """training/device_stage.sh as the last run call runs it, with these variables set."""
+    return subprocess.run(
+        ["bash", "training/device_stage.sh", str(pack), str(parts)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_split_parts_join_to_the_file(tmp_path) -> None:
     source = tmp_path / "blob"
     source.write_bytes(bytes(range(256)) * 1000 + b"tail")
@@ -65,14 +77,8 @@ def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:
     shutil.rmtree(pack / "1")  # nor in the repository copy
     out = tmp_path / "out"
     out.mkdir()
-    done = subprocess.run(
-        ["bash", "training/device_stage.sh", str(pack / "3"), str(parts)],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "OUT": str(out), "WORK": str(tmp_path / "work"), "SITE": "/nowhere"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    places = {"OUT": str(out), "WORK": str(tmp_path / "work"), "SITE": "/nowhere"}
+    done = run_stage(pack / "3", parts, 60, **places)
     assert done.returncode == 3
     assert "not the SmolLM2 GGUF" in done.stderr and "base.part3" in done.stderr
     assert not list(out.iterdir()) and not Path("/nowhere").exists()
@@ -80,14 +86,7 @@ def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:
     # machine is warm) is found there: the joined file checks out, and the stage goes on
     # (to install wheels, which this pack lacks).
     split_file(source, [pack / "1", tmp_path / "unused2", tmp_path / "unused3"])
-    again = subprocess.run(
-        ["bash", "training/device_stage.sh", str(pack / "3"), str(parts)],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "OUT": str(out), "WORK": str(tmp_path / "work"), "SITE": "/nowhere"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = run_stage(pack / "3", parts, 60, **places)
     assert "base.gguf: OK" in again.stdout and again.returncode not in (0, 3)
 
 
@@ -126,7 +125,6 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     out = tmp_path / "out"
     out.mkdir()
     env = {
-        **os.environ,
         "OUT": str(out),
         "RECIPE": str(tmp_path / "recipe.json"),
         "SITE": str(tmp_path / "site"),
@@ -134,14 +132,7 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(PROJECT_ROOT / "tests" / "device_env"),
     }
-    done = subprocess.run(
-        ["bash", "training/device_stage.sh", str(pack / "3"), str(parts)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = run_stage(pack / "3", parts, 900, **env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "base.gguf: OK" in done.stdout
     log = (out / "stage.log").read_text()
