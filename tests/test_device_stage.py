@@ -6,7 +6,6 @@ training/recipe_device.json (CPU, 200 examples, 6 steps)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ pytest.importorskip("tokenizers", reason="training needs tokenizers (pip install
 
 from conftest import PROJECT_ROOT
 
+from pipeline.modelbuild import sha256_of
 from pipeline.models import smollm2_path
 from training.device_pack import (
     CALL_LIMIT,
@@ -70,7 +70,7 @@ def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:
     source.write_bytes(b"0123456789" * 1000)
     pack = tmp_path / "pack"
     split_file(source, [pack / "1", pack / "2", pack / "3"])
-    (pack / "3" / "base.sha256").write_text(hashlib.sha256(source.read_bytes()).hexdigest())
+    (pack / "3" / "base.sha256").write_text(sha256_of(source))
     parts = tmp_path / "parts"
     parts.mkdir()
     (parts / "base.part2").write_bytes((pack / "2" / "base.part2").read_bytes())  # no part 1
@@ -95,7 +95,7 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     pack = tmp_path / "pack"
     base = smollm2_path()
     split_file(base, [pack / "1", pack / "2", pack / "3"])
-    (pack / "3" / "base.sha256").write_text(hashlib.sha256(base.read_bytes()).hexdigest())
+    (pack / "3" / "base.sha256").write_text(sha256_of(base))
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     download_wheels(pack / "3" / "whl", version)
     parts = tmp_path / "parts"

@@ -13,13 +13,13 @@ joins the parts, checks them, installs the wheels and runs the stage of
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.modelbuild import sha256_of
 from pipeline.models import SMOL_MANIFEST, smollm2_path
 
 # What the training code imports that the machine's image lacks (KINDS.md of the device
@@ -147,7 +147,7 @@ def device_pack_main(argv: list[str] | None = None) -> int:
         ap.error("--parts must be at least 1")
     base = smollm2_path()
     expected = json.loads(SMOL_MANIFEST.read_text(encoding="utf-8"))["base"]["sha256"]
-    found = hashlib.sha256(base.read_bytes()).hexdigest()
+    found = sha256_of(base)
     if found != expected:
         print(f"error: {base} has sha256 {found}, the manifest says {expected}", file=sys.stderr)
         return 1
