@@ -45,7 +45,10 @@ def tokenizers_pair() -> tuple[LlamaCppTok, TokenizersTok]:
     return LlamaCppTok(base), TokenizersTok(base)
 
 
-def _examples(tmp_path) -> list[dict]:
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory) -> list[dict]:
+    """Three validation splits and 600 freshly generated examples."""
+    tmp_path = tmp_path_factory.mktemp("generated")
     examples = []
     for split in SPLITS:
         path = PROJECT_ROOT / "training" / "data" / split
@@ -56,7 +59,7 @@ def _examples(tmp_path) -> list[dict]:
     return examples
 
 
-def test_same_ids_and_special_ids_as_llama_cpp(tokenizers_pair, tmp_path) -> None:
+def test_same_ids_and_special_ids_as_llama_cpp(tokenizers_pair, examples) -> None:
     ours_llama, ours_hf = tokenizers_pair
     assert (ours_hf.bos_id, ours_hf.eos_id, ours_hf.pad_id, ours_hf.add_bos) == (
         ours_llama.bos_id,
@@ -66,7 +69,7 @@ def test_same_ids_and_special_ids_as_llama_cpp(tokenizers_pair, tmp_path) -> Non
     )
     assert ours_hf.vocab_size == ours_llama.vocab_size == 49152
     texts = list(HARD_TEXTS)
-    for example in _examples(tmp_path):
+    for example in examples:
         texts += [
             format_prompt(example["tools"], example["query"]),
             format_answer(example["answers"], example["tools"]),
@@ -80,13 +83,13 @@ def test_same_ids_and_special_ids_as_llama_cpp(tokenizers_pair, tmp_path) -> Non
         assert ours_hf.decode(ids) == text  # byte-level BPE gives the text back
 
 
-def test_training_encodes_the_same_items(tokenizers_pair, tmp_path) -> None:
+def test_training_encodes_the_same_items(tokenizers_pair, examples) -> None:
     """Prefix, branch, prompt length and value weights of every example, as train.py
     builds them, are the same with either tokenizer."""
     ours_llama, ours_hf = tokenizers_pair
-    examples = _examples(tmp_path)[::3]
-    expected = encode_examples(examples, ours_llama, 1536, value_weight=4.0)
-    got = encode_examples(examples, ours_hf, 1536, value_weight=4.0)
+    some = examples[::3]
+    expected = encode_examples(some, ours_llama, 1536, value_weight=4.0)
+    got = encode_examples(some, ours_hf, 1536, value_weight=4.0)
     assert len(got) == len(expected) > 300
     assert got == expected
     assert any(w == 4.0 for item in got for w in item.answer_weights or [])

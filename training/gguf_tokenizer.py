@@ -55,7 +55,7 @@ class TokenizersTok:
     """The :class:`training.pretrained.LlamaCppTok` surface over HF ``tokenizers``."""
 
     def __init__(self, gguf_path: str | Path):
-        from tokenizers import Tokenizer, decoders, models
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
         meta = _metadata(gguf_path)
         if meta.get("tokenizer.ggml.model") != "gpt2":
@@ -77,7 +77,7 @@ class TokenizersTok:
         self.vocab_size = len(tokens)
         # Each token's bytes: the byte-level alphabet maps one character to one byte; a
         # control token (type 3) detokenises to nothing, as llama.cpp's does unasked.
-        alphabet = _byte_level_alphabet()
+        alphabet = set(pre_tokenizers.ByteLevel.alphabet())
         types = list(meta.get("tokenizer.ggml.token_type") or [1] * len(tokens))
         self._piece_bytes = [
             0
@@ -99,17 +99,3 @@ class TokenizersTok:
     def piece_lengths(self, ids: list[int]) -> list[int]:
         """Bytes each token contributes to the detokenised text (for mapping text spans)."""
         return [self._piece_bytes[token] for token in ids]
-
-
-def _byte_level_alphabet() -> set[str]:
-    """GPT-2's byte-to-character table: the 256 characters that stand for one byte each."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
-    extra = 0
-    chars = set()
-    for byte in range(256):
-        if byte in printable:
-            chars.add(chr(byte))
-        else:
-            chars.add(chr(256 + extra))
-            extra += 1
-    return chars
