@@ -51,7 +51,12 @@ def test_split_parts_join_to_the_file(tmp_path) -> None:
     assert [p.name for p in parts] == ["base.part1", "base.part2", "base.part3"]
     assert b"".join(p.read_bytes() for p in parts) == source.read_bytes()
     calls = run_calls(Path(".device"), 3)
-    assert [c["carry"] for c in calls] == [[".device/1"], [".device/2"], [".device/3"]]
+    assert [c["carry"] for c in calls] == [
+        [".device/1", ".device/3/whl"],
+        [".device/2"],
+        [".device/3"],
+    ]
+    assert "python3 -m training.device_smoke" in str(calls[0]["command"])
     assert calls[-1]["command"] == "bash training/device_stage.sh .device/3 /tmp/needle-parts"
     assert all(len(str(c["command"])) <= 2000 for c in calls)
 
@@ -146,3 +151,32 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     assert len(exports) == 4 < len(made)  # four of those made along the way came back
     assert made[-1].name in exports and made[0].name not in exports  # spread, the last too
     assert "tokenizer TokenizersTok" in log  # no llama-cpp-python there
+
+
+@pytest.mark.slow
+def test_the_first_calls_smoke_check_trains_with_only_what_that_machine_has(tmp_path) -> None:
+    """training.device_smoke as the first run call runs it (on the CPU, without its speed
+    probe): data made, our tiny model fine-tuned with LoRA, exports and a checkpoint."""
+    site = tmp_path / "site"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    download_wheels(tmp_path / "whl", version)
+    wheels = sorted(str(w) for w in (tmp_path / "whl").glob("*.whl"))
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps"]
+    subprocess.run([*install, "--target", str(site), *wheels], check=True, timeout=300)
+    device_env = PROJECT_ROOT / "tests" / "device_env"
+    work = tmp_path / "work"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "training.device_smoke", "--work", str(work)),
+            *("--device", "cpu", "--speed-steps", "0"),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "SITE": str(site), "PYTHONPATH": f"{site}{os.pathsep}{device_env}"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "train on cpu" in done.stdout
+    names = {path.name for path in work.iterdir()}
+    assert {"smoke.gguf", "smoke.step20.gguf", "smoke.step40.gguf", "smoke.gguf.ckpt.pt"} <= names

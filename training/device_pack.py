@@ -42,6 +42,7 @@ PLATFORMS = (
 PARTS = 3  # about 33 MB each beside the 25 MB working tree: under the 64 MiB of a call
 PART_PREFIX = "base.part"
 PARTS_STORE = "/tmp/needle-parts"  # where the earlier calls leave their parts, there
+SITE = "/tmp/needle-site"  # where the wheels go there (device_stage.sh installs them there too)
 
 
 def installed_version(name: str) -> str:
@@ -105,15 +106,24 @@ def folder_bytes(folder: Path) -> int:
 
 
 def run_calls(pack: Path, parts: int) -> list[dict[str, object]]:
-    """The ``run`` calls, in order: each but the last stores its part; the last trains."""
+    """The ``run`` calls, in order: each but the last stores its part; the last trains. The
+    first also installs the wheels and runs ``training.device_smoke`` (the step speed, and a
+    short ``train`` on CUDA): a broken CUDA path shows there, before the long call."""
     calls: list[dict[str, object]] = []
+    wheels = pack / str(parts) / "whl"
+    smoke = (
+        f" && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir "
+        f"--upgrade --target {SITE} {wheels}/*.whl && PYTHONPATH={SITE} PYTHONUNBUFFERED=1 "
+        f"timeout 170 python3 -m training.device_smoke --work /tmp/needle-smoke 2>&1 "
+        f"| tee $OUT/smoke.log"
+    )
     for index in range(1, parts):
         calls.append(
             {
-                "carry": [str(pack / str(index))],
+                "carry": [str(pack / str(index)), *([str(wheels)] if index == 1 else [])],
                 "command": f"mkdir -p {PARTS_STORE} && cp {pack}/{index}/{PART_PREFIX}* "
-                f"{PARTS_STORE}/ && ls -l {PARTS_STORE}",
-                "timeout_s": 120,
+                f"{PARTS_STORE}/ && ls -l {PARTS_STORE}" + (smoke if index == 1 else ""),
+                "timeout_s": 200 if index == 1 else 120,
             }
         )
     calls.append(

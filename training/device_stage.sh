@@ -30,9 +30,20 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   --target "$site" "$pack"/whl/*.whl
 export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
+# Should the call be stopped at its limit, the newest export along the way still comes back.
+(
+  while sleep 15; do
+    newest=$(ls "$work"/*.step*.gguf 2>/dev/null | sort -V | tail -1)
+    if [[ -n $newest ]]; then cp "$newest" "$out/.copying" && mv "$out/.copying" "$out/latest.partial.gguf"; fi
+  done
+) &
+copier=$!
 status=0
 python3 -m training reproduce --recipe "$recipe" --base "$base" "$work" 2>&1 \
   | tee "$out/stage.log" || status=$?
+kill "$copier" 2>/dev/null || true
+wait "$copier" 2>/dev/null || true
+rm -f "$out/latest.partial.gguf" "$out/.copying"
 # The adapter and four of the exports along the way, spread over the run, the last among
 # them (at most 8 files come back; an earlier one may be the best on validation).
 for file in "$work"/*.gguf; do
