@@ -136,6 +136,33 @@ def test_train_command_lora_stops_and_resumes_from_its_checkpoint(small: dict) -
     assert adapter.read_bytes() != saved  # trained on
 
 
+def test_stop_at_step_keeps_the_longer_schedule_and_resumes_it(small: dict) -> None:
+    """--stop-at-step N: the model at step N of the --steps schedule (not a run of N steps),
+    which --resume then finishes."""
+
+    def run(out: Path, *extra: str) -> str:
+        p = subprocess.run(
+            [
+                sys.executable, "-m", "pipeline", "train", str(small["data"]),
+                "--init", str(small["base"]), "--out", str(out), "--lora-rank", "4",
+                "--lora-layers", "2", "--lr", "1e-2", "--warmup", "1", "--batch-tokens", "1024",
+                "--eval-every", "2", "--threads", "1", "--seed", "3", *extra,
+            ],
+            cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr[-2000:]
+        return p.stdout
+
+    stopped = small["folder"] / "stopped.lora.gguf"
+    log = run(stopped, "--steps", "4", "--stop-at-step", "2", "--resume")
+    assert "stopped at step 2 of the schedule" in log and "after 2 steps" in log
+    short = small["folder"] / "short.lora.gguf"
+    run(short, "--steps", "2")
+    assert stopped.read_bytes() != short.read_bytes()  # another learning rate at step 2
+    log = run(stopped, "--steps", "4", "--resume")
+    assert "at step 2" in log and "after 4 steps" in log
+
+
 def test_smollm2_loads_into_the_trainer_with_llama_cpps_own_tokens() -> None:
     """The pretrained base as training sees it: llama.cpp's token ids (no BOS, as SmolLM2's
     GGUF asks), and next-token predictions that agree with llama.cpp's."""

@@ -109,6 +109,13 @@ def train_main(argv: list[str] | None = None) -> int:
         help="save a checkpoint and stop after this many seconds; the schedule is not "
         "shortened (--resume continues it)",
     )
+    ap.add_argument(
+        "--stop-at-step",
+        type=int,
+        default=None,
+        help="save and stop at this step, the schedule (--steps, --time-budget) not "
+        "shortened: the model as it was at that step of a longer run",
+    )
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--heads", type=int, default=8)
@@ -167,6 +174,7 @@ def train_main(argv: list[str] | None = None) -> int:
         prompt_weight=a.prompt_weight,
         resume=a.resume,
         stop_after_s=a.stop_after,
+        stop_at_step=a.stop_at_step,
         train_layers=a.train_layers,
         init_adapter=a.init_adapter,
         export=not a.no_export,

@@ -50,6 +50,7 @@ class TrainArgs:
     value_weight: float = 1.0  # loss weight of answer tokens that carry names and values
     resume: bool = False  # continue from OUT.ckpt.pt when it exists
     stop_after_s: float | None = None  # save a checkpoint and stop (the schedule goes on)
+    stop_at_step: int | None = None  # stop there, as if the schedule went on (--resume does)
     train_layers: int | None = None  # train only the top N blocks' weights (no LoRA)
     init_adapter: str | None = None  # a LoRA GGUF to continue from
     export: bool = True  # False: measure only (validation), write nothing
@@ -386,6 +387,9 @@ def train(a: TrainArgs) -> dict:
         if a.stop_after_s and elapsed - trained_s >= a.stop_after_s:
             stopped = True
             break
+        if a.stop_at_step and step >= a.stop_at_step:
+            stopped = True
+            break
         if not batches:
             batches = make_batches(items, a.batch_tokens, rng, a.max_len, a.max_branches)
         batch = _on(device, collate(items, batches.pop(), tok.pad_id, a.prompt_weight))
@@ -417,7 +421,7 @@ def train(a: TrainArgs) -> dict:
                 if a.keep_checkpoints:
                     shutil.copyfile(path, Path(path).with_suffix(f".step{step}.gguf"))
     if stopped:
-        log(f"stopped after {a.stop_after_s:.0f}s at step {step}; --resume continues")
+        log(f"stopped at step {step} of the schedule; --resume continues")
     vl, vacc = evaluate(model, vitems, tok.pad_id, bf16=a.bf16, max_len=a.max_len)
     log(f"final valid answer loss {vl:.4f} exact-token-seq {vacc:.1%} after {step} steps")
     path = save()
