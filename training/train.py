@@ -172,8 +172,17 @@ def make_batches(
     return batches
 
 
-def collate(items: list[Item], packs: list[list[int]], pad_id: int, prompt_weight: float):
-    """-> ids, pos, mask (B,1,T,T), targets, weights, segment ids (0 = prefix, k = branch k)."""
+def collate(
+    items: list[Item],
+    packs: list[list[int]],
+    pad_id: int,
+    prompt_weight: float,
+    device: torch.device | None = None,
+):
+    """-> ids, pos, mask (B,1,T,T), targets, weights, segment ids (0 = prefix, k = branch k),
+    on ``device`` (default: the CPU). On a GPU the host tensors are pinned, so their copies
+    run while the GPU is still busy with the last step, and the mask, the batch's largest
+    part, is made there from the segment ids."""
     T = max(pack_len(items, p) for p in packs)
     B = len(packs)
     ids = torch.full((B, T), pad_id, dtype=torch.long)
@@ -205,9 +214,18 @@ def collate(items: list[Item], packs: list[list[int]], pad_id: int, prompt_weigh
         seg[r, :n] = torch.tensor(sg)
         tgt[r, :n] = torch.tensor(tg)
         w[r, :n] = torch.tensor(ww)
-    causal = torch.ones((T, T), dtype=torch.bool).tril()
-    mask = causal & ((seg[:, :, None] == seg[:, None, :]) | (seg[:, None, :] == 0))
-    return ids, pos, mask[:, None], tgt, w, seg
+    if device is not None and device.type != "cpu":
+        ids, pos, tgt, w, seg = (
+            t.pin_memory().to(device, non_blocking=True) for t in (ids, pos, tgt, w, seg)
+        )
+    return ids, pos, attention_mask(seg), tgt, w, seg
+
+
+def attention_mask(seg: torch.Tensor) -> torch.Tensor:
+    """(B,1,T,T) from segment ids: causal, and each branch sees the shared prefix and itself."""
+    T = seg.shape[1]
+    causal = torch.ones((T, T), dtype=torch.bool, device=seg.device).tril()
+    return (causal & ((seg[:, :, None] == seg[:, None, :]) | (seg[:, None, :] == 0)))[:, None]
 
 
 def loss_fn(model, batch):
@@ -229,10 +247,6 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _on(device: torch.device, batch: tuple) -> tuple:
-    return batch if device.type == "cpu" else tuple(t.to(device, non_blocking=True) for t in batch)
-
-
 @torch.no_grad()
 def evaluate(model, items, pad_id, batch_tokens=16384, bf16=True, max_len=1024):
     """Answer loss per token, and the share of examples whose answer is right token by token
@@ -242,7 +256,7 @@ def evaluate(model, items, pad_id, batch_tokens=16384, bf16=True, max_len=1024):
     rng = random.Random(0)
     for packs in make_batches(items, batch_tokens, rng, max_len):
         device = next(model.parameters()).device
-        batch = _on(device, collate(items, packs, pad_id, 0.0))
+        batch = collate(items, packs, pad_id, 0.0, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             _, logits, nll, mask = loss_fn(model, batch)
         _, _, _, tgt, _, seg = batch
@@ -392,7 +406,8 @@ def train(a: TrainArgs) -> dict:
             break
         if not batches:
             batches = make_batches(items, a.batch_tokens, rng, a.max_len, a.max_branches)
-        batch = _on(device, collate(items, batches.pop(), tok.pad_id, a.prompt_weight))
+        packs = batches.pop()
+        batch = collate(items, packs, tok.pad_id, a.prompt_weight, device)
         for g in opt.param_groups:
             g["lr"] = lr_at(progress, step)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
@@ -403,7 +418,7 @@ def train(a: TrainArgs) -> dict:
         opt.step()
         step += 1
         seen_tok += batch[0].numel()
-        seen_ex += int(batch[5].max(dim=1).values.sum())
+        seen_ex += sum(map(len, packs))  # counted here: reading it off the GPU would wait
         if time.time() - last_log > 30 or step == 1:
             last_log = time.time()
             el = time.time() - t_train
