@@ -114,6 +114,7 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     valid.write_text("\n".join(lines) + "\n")
     recipe = json.loads((PROJECT_ROOT / "training/recipe_device.json").read_text())
     stage = recipe["stages"][0]
+    name = stage["name"]
     stage["data"][0][stage["data"][0].index("--n") + 1] = "200"
     train = stage["train"]
     for flag, value in (
@@ -142,10 +143,10 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     assert "base.gguf: OK" in done.stdout
     log = (out / "stage.log").read_text()
     assert "LoRA r=32" in log and "final valid answer loss" in log
-    assert (out / "gpu1.gguf").stat().st_size > 1_000_000
-    exports = {e.name for e in out.glob("gpu1.partial.step*.gguf")}
+    assert (out / f"{name}.gguf").stat().st_size > 1_000_000
+    exports = {e.name for e in out.glob(f"{name}.partial.step*.gguf")}
     made = sorted(
-        (tmp_path / "work").glob("gpu1.partial.step*.gguf"),
+        (tmp_path / "work").glob(f"{name}.partial.step*.gguf"),
         key=lambda path: int(path.name.split(".step")[1].split(".")[0]),
     )
     assert len(exports) == 4 < len(made)  # four of those made along the way came back
