@@ -23,9 +23,9 @@ import torch
 
 from .lora import add_lora, freeze_in_bf16
 from .model import Config, LlamaLM
-from .train import loss_fn
+from .reproduce import REPO as ROOT
+from .train import attention_mask, loss_fn
 
-ROOT = Path(__file__).resolve().parent.parent
 # SmolLM2-135M's shape, as its GGUF states it
 SMOLLM2 = Config(
     vocab_size=49152,
@@ -40,15 +40,14 @@ SMOLLM2 = Config(
 
 
 def packed_batch(rows: int, length: int, device: torch.device) -> tuple:
-    """A batch shaped like ``collate``'s: four examples per row behind a shared prefix."""
+    """A batch shaped like ``collate``'s (a full (B,1,T,T) mask, loss on half the positions);
+    each row one causal sequence, as segment ids of 0 make it."""
     ids = torch.randint(0, SMOLLM2.vocab_size, (rows, length), device=device)
     pos = torch.arange(length, device=device).repeat(rows, 1)
-    causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()
-    mask = causal[None, None].repeat(rows, 1, 1, 1)
     weights = torch.zeros(rows, length, device=device)
     weights[:, length // 2 :] = 1.0
     seg = torch.zeros(rows, length, dtype=torch.long, device=device)
-    return ids, pos, mask, ids.roll(-1, 1), weights, seg
+    return ids, pos, attention_mask(seg), ids.roll(-1, 1), weights, seg
 
 
 def step_speed(device: torch.device, steps: int, rank: int, layers: int) -> float:
@@ -61,7 +60,8 @@ def step_speed(device: torch.device, steps: int, rank: int, layers: int) -> floa
     batch = packed_batch(16, 1024, device)
     for i in range(steps + 3):
         if i == 3:  # the first steps pay for kernel choice and allocation
-            torch.cuda.synchronize(device) if device.type == "cuda" else None
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             start = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16):
             loss, *_ = loss_fn(model, batch)
