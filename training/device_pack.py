@@ -112,8 +112,8 @@ def run_calls(pack: Path, parts: int) -> list[dict[str, object]]:
     calls: list[dict[str, object]] = []
     wheels = pack / str(parts) / "whl"
     smoke = (
-        f" && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir "
-        f"--upgrade --target {SITE} {wheels}/*.whl && PYTHONPATH={SITE} PYTHONUNBUFFERED=1 "
+        f" && bash training/device_wheels.sh {wheels} {SITE} && PYTHONPATH={SITE} "
+        f"PYTHONUNBUFFERED=1 "
         f"timeout 170 python3 -m training.device_smoke --work /tmp/needle-smoke 2>&1 "
         f"| tee $OUT/smoke.log"
     )

@@ -26,8 +26,7 @@ if ! echo "$(cat "$pack"/base.sha256)  $base" | sha256sum -c -; then
   ls -l "$parts" >&2
   exit 3
 fi
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target "$site" "$pack"/whl/*.whl
+bash training/device_wheels.sh "$pack"/whl "$site"
 export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
 # Should the call be stopped at its limit, the newest export along the way still comes back.
