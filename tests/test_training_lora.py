@@ -17,7 +17,7 @@ from conftest import cli_env
 torch = pytest.importorskip("torch", reason="training needs torch (pip install '.[train]')")
 pytest.importorskip("tokenizers", reason="training needs tokenizers (pip install '.[train]')")
 
-from pipeline.modelbuild import merge_lora  # noqa: E402
+from pipeline.modelbuild import lora_delta, merge_lora, read_lora  # noqa: E402
 from training import data as D  # noqa: E402
 from training.export import export_gguf  # noqa: E402
 from training.lora import LoRALinear, add_lora, load_adapter_into, save_adapter  # noqa: E402
@@ -191,3 +191,41 @@ def test_smollm2_loads_into_the_trainer_with_llama_cpps_own_tokens() -> None:
     # Q4_1 weights: llama.cpp also quantises the activations, torch does not
     assert (served.argmax(-1) == trained.argmax(-1)).mean() >= 0.9
     assert np.abs(served - trained).mean() < 0.2
+
+
+def _random_adapter(config: Config, path: Path, rank: int, seed: int) -> Path:
+    torch.manual_seed(seed)
+    model = LlamaLM(config)
+    add_lora(model, rank=rank, alpha=2.0 * rank, layers=2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, LoRALinear):
+                m.lora_a.copy_(_f16_values(tuple(m.lora_a.shape), 0.3))
+                m.lora_b.copy_(_f16_values(tuple(m.lora_b.shape), 0.3))
+    return save_adapter(model, path, path.stem)
+
+
+def test_soup_is_an_adapter_whose_delta_is_the_mean_of_theirs(small: dict) -> None:
+    folder, config = small["folder"], small["model"].c
+    one = _random_adapter(config, folder / "one.gguf", rank=4, seed=1)
+    two = _random_adapter(config, folder / "two.gguf", rank=4, seed=2)
+    out = folder / "soup.gguf"
+    done = subprocess.run(
+        [sys.executable, "-m", "training", "soup", str(out), str(one), str(two)],
+        env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (a1, alpha), (a2, _), (mixed, mixed_alpha) = read_lora(one), read_lora(two), read_lora(out)
+    assert set(mixed) == set(a1) and len(mixed) == 14
+    for name, (a, b) in mixed.items():
+        assert a.shape[0] == 8  # the ranks stacked
+        want = (lora_delta(*a1[name], alpha / 4) + lora_delta(*a2[name], alpha / 4)) / 2
+        np.testing.assert_allclose(lora_delta(a, b, mixed_alpha / 8), want, atol=1e-6)
+
+    other = _random_adapter(config, folder / "rank2.gguf", rank=2, seed=3)
+    refused = subprocess.run(
+        [sys.executable, "-m", "training", "soup", str(folder / "bad.gguf"), str(one), str(other)],
+        env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "rank2.gguf adapts other tensors" in refused.stderr
+    assert not (folder / "bad.gguf").exists()

@@ -1,4 +1,4 @@
-"""``python -m training {train,eval,reproduce,sweep-none,ship,merge,calibrate,device-pack}
+"""``python -m training {train,eval,reproduce,sweep-none,ship,merge,soup,calibrate,device-pack}
 ...``: the training commands."""
 
 import sys
@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
         "sweep-none",
         "ship",
         "merge",
+        "soup",
         "calibrate",
         "device-pack",
     )
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         from .ship import merge_main
 
         return merge_main(argv[1:])
+    if argv[0] == "soup":
+        from .soup import soup_main
+
+        return soup_main(argv[1:])
     if argv[0] == "ship":
         from .ship import ship_main
 
