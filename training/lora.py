@@ -79,12 +79,27 @@ def adapters(model: LlamaLM) -> dict[str, LoRALinear]:
 
 def save_adapter(model: LlamaLM, path: str | Path, name: str, extra: dict | None = None) -> Path:
     """Write the adapters as a llama.cpp LoRA GGUF (F16 tensors)."""
-    import gguf
-
     found = adapters(model)
     if not found:
         raise ValueError("the model has no LoRA adapters")
-    alpha = next(iter(found.values())).alpha
+    factors = {
+        tname: (m.lora_a.detach().float().cpu().numpy(), m.lora_b.detach().float().cpu().numpy())
+        for tname, m in found.items()
+    }
+    return write_adapter(path, factors, next(iter(found.values())).alpha, name, extra)
+
+
+def write_adapter(
+    path: str | Path,
+    factors: dict[str, tuple[np.ndarray, np.ndarray]],
+    alpha: float,
+    name: str,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``{base tensor name: (A (r, in), B (out, r))}`` as a llama.cpp LoRA GGUF (F16
+    tensors; ``extra`` as ``needle.KEY`` strings), atomically."""
+    import gguf
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -95,9 +110,9 @@ def save_adapter(model: LlamaLM, path: str | Path, name: str, extra: dict | None
     w.add_name(name)
     for key, value in (extra or {}).items():
         w.add_string(f"needle.{key}", str(value))
-    for tname, m in found.items():
-        w.add_tensor(tname + ".lora_a", m.lora_a.detach().float().cpu().numpy().astype(np.float16))
-        w.add_tensor(tname + ".lora_b", m.lora_b.detach().float().cpu().numpy().astype(np.float16))
+    for tname, (a, b) in factors.items():
+        w.add_tensor(tname + ".lora_a", a.astype(np.float16))
+        w.add_tensor(tname + ".lora_b", b.astype(np.float16))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -19,11 +19,11 @@ import numpy as np
 
 from pipeline.modelbuild import read_lora
 
+from .lora import write_adapter
+
 
 def soup(adapters: list[Path], out: Path) -> Path:
     """Write the adapter whose delta is the mean of ``adapters``' deltas to ``out``."""
-    import gguf
-
     loaded = [read_lora(path) for path in adapters]
     first, alpha = loaded[0]
     rank = next(iter(first.values()))[0].shape[0]
@@ -35,24 +35,15 @@ def soup(adapters: list[Path], out: Path) -> Path:
                 f"{adapters[0]} (rank {rank}, alpha {alpha:g}, {len(first)} tensors)"
             )
     count = len(loaded)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    writer = gguf.GGUFWriter(str(tmp), "llama")
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha * count))
-    writer.add_name(out.stem)
-    writer.add_string("needle.soup_of", " + ".join(path.name for path in adapters))
-    for name in first:
-        a = np.concatenate([np.asarray(f[name][0], np.float32) for f, _ in loaded], axis=0)
-        b = np.concatenate([np.asarray(f[name][1], np.float32) / count for f, _ in loaded], axis=1)
-        writer.add_tensor(name + ".lora_a", a.astype(np.float16))
-        writer.add_tensor(name + ".lora_b", b.astype(np.float16))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    tmp.replace(out)
+    mean = {
+        name: (
+            np.concatenate([np.asarray(f[name][0], np.float32) for f, _ in loaded], axis=0),
+            np.concatenate([np.asarray(f[name][1], np.float32) / count for f, _ in loaded], axis=1),
+        )
+        for name in first
+    }
+    soup_of = " + ".join(path.name for path in adapters)
+    write_adapter(out, mean, alpha * count, out.stem, {"soup_of": soup_of})
     return out
 
 
