@@ -193,10 +193,10 @@ def test_smollm2_loads_into_the_trainer_with_llama_cpps_own_tokens() -> None:
     assert np.abs(served - trained).mean() < 0.2
 
 
-def _random_adapter(config: Config, path: Path, rank: int, seed: int) -> Path:
+def _random_adapter(config: Config, path: Path, rank: int, seed: int, layers: int = 2) -> Path:
     torch.manual_seed(seed)
     model = LlamaLM(config)
-    add_lora(model, rank=rank, alpha=2.0 * rank, layers=2)
+    add_lora(model, rank=rank, alpha=2.0 * rank, layers=layers)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, LoRALinear):
@@ -208,24 +208,24 @@ def _random_adapter(config: Config, path: Path, rank: int, seed: int) -> Path:
 def test_soup_is_an_adapter_whose_delta_is_the_mean_of_theirs(small: dict) -> None:
     folder, config = small["folder"], small["model"].c
     one = _random_adapter(config, folder / "one.gguf", rank=4, seed=1)
-    two = _random_adapter(config, folder / "two.gguf", rank=4, seed=2)
+    two = _random_adapter(config, folder / "two.gguf", rank=2, seed=2)  # another rank
     out = folder / "soup.gguf"
     done = subprocess.run(
         [sys.executable, "-m", "training", "soup", str(out), str(one), str(two)],
         env=cli_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    (a1, alpha), (a2, _), (mixed, mixed_alpha) = read_lora(one), read_lora(two), read_lora(out)
+    (a1, alpha1), (a2, alpha2), (mixed, alpha) = read_lora(one), read_lora(two), read_lora(out)
     assert set(mixed) == set(a1) and len(mixed) == 14
     for name, (a, b) in mixed.items():
-        assert a.shape[0] == 8  # the ranks stacked
-        want = (lora_delta(*a1[name], alpha / 4) + lora_delta(*a2[name], alpha / 4)) / 2
-        np.testing.assert_allclose(lora_delta(a, b, mixed_alpha / 8), want, atol=1e-6)
+        assert a.shape[0] == 6 == alpha  # the ranks stacked, a scale of 1
+        want = (lora_delta(*a1[name], alpha1 / 4) + lora_delta(*a2[name], alpha2 / 2)) / 2
+        np.testing.assert_allclose(lora_delta(a, b, 1.0), want, atol=1e-6)
 
-    other = _random_adapter(config, folder / "rank2.gguf", rank=2, seed=3)
+    other = _random_adapter(config, folder / "one_layer.gguf", rank=4, seed=3, layers=1)
     refused = subprocess.run(
         [sys.executable, "-m", "training", "soup", str(folder / "bad.gguf"), str(one), str(other)],
         env=cli_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert refused.returncode != 0 and "rank2.gguf adapts other tensors" in refused.stderr
+    assert refused.returncode != 0 and "one_layer.gguf adapts other tensors" in refused.stderr
     assert not (folder / "bad.gguf").exists()

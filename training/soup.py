@@ -2,11 +2,13 @@
 exactly ("model soup" of the exports along one run, or of runs from one adapter).
 
 A LoRA adapter adds ``(alpha / r) * B @ A`` to each weight. Stacking the adapters' ``A``
-factors (rank ``n * r``) beside their ``B`` factors divided by ``n``, with alpha scaled to
-keep ``alpha / rank``, gives an adapter whose delta is the mean of theirs, with nothing
-approximated (float16 rounding of ``B / n`` aside; exact for two or four). It is ``n`` times
-the size. Build and sweep it like any export (``python -m training merge``, ``python -m
-training sweep-none``). The adapters must adapt the same tensors with the same rank and alpha.
+factors (their ranks summed) beside their ``B`` factors, each times its adapter's
+``alpha / r`` and divided by their count, with alpha equal to the summed rank (a scale of
+1), gives an adapter whose delta is the mean of theirs, with nothing approximated (float16
+rounding of the scaled ``B`` aside: none where the scales and count are powers of two, as
+for two adapters of alpha = 2r). It is as large as they are together. Build and sweep it
+like any export (``python -m training merge``, ``python -m training sweep-none``). The
+adapters must adapt the same tensors; ranks and alphas may differ.
 """
 
 from __future__ import annotations
@@ -25,25 +27,31 @@ from .lora import write_adapter
 def soup(adapters: list[Path], out: Path) -> Path:
     """Write the adapter whose delta is the mean of ``adapters``' deltas to ``out``."""
     loaded = [read_lora(path) for path in adapters]
-    first, alpha = loaded[0]
-    rank = next(iter(first.values()))[0].shape[0]
-    for path, (factors, their_alpha) in zip(adapters, loaded, strict=True):
-        ranks = {a.shape[0] for a, _ in factors.values()}
-        if set(factors) != set(first) or ranks != {rank} or their_alpha != alpha:
+    first = loaded[0][0]
+    for path, (factors, _) in zip(adapters, loaded, strict=True):
+        if set(factors) != set(first):
             raise SystemExit(
-                f"error: {path} adapts other tensors, or with another rank or alpha, than "
-                f"{adapters[0]} (rank {rank}, alpha {alpha:g}, {len(first)} tensors)"
+                f"error: {path} adapts other tensors than {adapters[0]} "
+                f"({len(factors)} against {len(first)})"
             )
     count = len(loaded)
+    # Each B takes its adapter's scale (alpha / r) and 1 / count; the soup's scale is 1.
     mean = {
         name: (
             np.concatenate([np.asarray(f[name][0], np.float32) for f, _ in loaded], axis=0),
-            np.concatenate([np.asarray(f[name][1], np.float32) / count for f, _ in loaded], axis=1),
+            np.concatenate(
+                [
+                    np.asarray(f[name][1], np.float32) * alpha / f[name][0].shape[0] / count
+                    for f, alpha in loaded
+                ],
+                axis=1,
+            ),
         )
         for name in first
     }
+    rank = next(iter(mean.values()))[0].shape[0]
     soup_of = " + ".join(path.name for path in adapters)
-    write_adapter(out, mean, alpha * count, out.stem, {"soup_of": soup_of})
+    write_adapter(out, mean, float(rank), out.stem, {"soup_of": soup_of})
     return out
 
 
