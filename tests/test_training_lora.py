@@ -222,6 +222,21 @@ def test_soup_is_an_adapter_whose_delta_is_the_mean_of_theirs(small: dict) -> No
         want = (lora_delta(*a1[name], alpha1 / 4) + lora_delta(*a2[name], alpha2 / 2)) / 2
         np.testing.assert_allclose(lora_delta(a, b, 1.0), want, atol=1e-6)
 
+    low = folder / "soup3.gguf"
+    done = subprocess.run(
+        [sys.executable, "-m", "training", "soup", str(low), str(one), str(two), "--rank", "3"],
+        env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and "at rank 3 each delta keeps" in done.stdout, done.stderr
+    truncated, alpha = read_lora(low)
+    for name, (a, b) in truncated.items():
+        assert a.shape[0] == 3 == alpha
+        want = (lora_delta(*a1[name], alpha1 / 4) + lora_delta(*a2[name], alpha2 / 2)) / 2
+        u, sv, vt = np.linalg.svd(want.astype(np.float64))
+        best = (u[:, :3] * sv[:3]) @ vt[:3]  # the best rank-3 approximation (Eckart-Young)
+        np.testing.assert_allclose(lora_delta(a, b, 1.0), best, atol=1e-3)
+        assert np.abs(best - want).max() > 1e-2  # rank 3 does lose something here
+
     other = _random_adapter(config, folder / "one_layer.gguf", rank=4, seed=3, layers=1)
     refused = subprocess.run(
         [sys.executable, "-m", "training", "soup", str(folder / "bad.gguf"), str(one), str(other)],

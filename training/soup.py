@@ -8,7 +8,9 @@ factors (their ranks summed) beside their ``B`` factors, each times its adapter'
 rounding of the scaled ``B`` aside: none where the scales and count are powers of two, as
 for two adapters of alpha = 2r). It is as large as they are together. Build and sweep it
 like any export (``python -m training merge``, ``python -m training sweep-none``). The
-adapters must adapt the same tensors; ranks and alphas may differ.
+adapters must adapt the same tensors; ranks and alphas may differ. ``--rank R`` keeps the
+best rank-``R`` approximation of each mean delta (SVD) instead: an adapter of the usual
+size, close to the mean where the adapters come from one run.
 """
 
 from __future__ import annotations
@@ -24,8 +26,21 @@ from pipeline.modelbuild import read_lora
 from .lora import write_adapter
 
 
-def soup(adapters: list[Path], out: Path) -> Path:
-    """Write the adapter whose delta is the mean of ``adapters``' deltas to ``out``."""
+def truncated(a: np.ndarray, b: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The best rank-``rank`` factors of ``b @ a`` (scale 1) by SVD, and the share of its
+    squared norm they keep."""
+    u, s, vt = np.linalg.svd(b.astype(np.float64) @ a.astype(np.float64), full_matrices=False)
+    root = np.sqrt(s[:rank])
+    kept = float((s[:rank] ** 2).sum() / max((s**2).sum(), 1e-300))
+    new_a = (root[:, None] * vt[:rank]).astype(np.float32)
+    new_b = (u[:, :rank] * root).astype(np.float32)
+    return new_a, new_b, kept
+
+
+def soup(adapters: list[Path], out: Path, rank: int | None = None) -> float:
+    """Write the adapter whose delta is the mean of ``adapters``' deltas to ``out``; with
+    ``rank``, the best rank-``rank`` approximation of it (the size of one adapter of that
+    rank). Returns the least share of a delta's squared norm kept (1.0 without ``rank``)."""
     loaded = [read_lora(path) for path in adapters]
     first = loaded[0][0]
     for path, (factors, _) in zip(adapters, loaded, strict=True):
@@ -49,24 +64,39 @@ def soup(adapters: list[Path], out: Path) -> Path:
         )
         for name in first
     }
+    least = 1.0
+    if rank is not None:
+        for name, (a, b) in mean.items():
+            a, b, kept = truncated(a, b, rank)
+            mean[name] = (a, b)
+            least = min(least, kept)
     rank = next(iter(mean.values()))[0].shape[0]
     soup_of = " + ".join(path.name for path in adapters)
     write_adapter(out, mean, float(rank), out.stem, {"soup_of": soup_of})
-    return out
+    return least
 
 
 def soup_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training soup", description=__doc__)
     ap.add_argument("out", type=Path, help="the averaged adapter (GGUF)")
     ap.add_argument("adapters", type=Path, nargs="+", help="LoRA adapters (GGUF), two or more")
+    ap.add_argument(
+        "--rank",
+        type=int,
+        help="keep the best approximation of this rank (by SVD) instead of the summed rank",
+    )
     a = ap.parse_args(argv)
     if len(a.adapters) < 2:
         ap.error("give two adapters or more")
     missing = [str(path) for path in a.adapters if not path.is_file()]
     if missing:
         ap.error(f"no such file: {', '.join(missing)}")
-    path = soup(a.adapters, a.out)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, the mean of {len(a.adapters)})")
+    if a.rank is not None and a.rank < 1:
+        ap.error("--rank: give a rank of 1 or more")
+    least = soup(a.adapters, a.out, a.rank)
+    kept = f"; at rank {a.rank} each delta keeps >= {least:.6f} of its squared norm"
+    size = a.out.stat().st_size / 1e6
+    print(f"wrote {a.out} ({size:.1f} MB, the mean of {len(a.adapters)}{kept if a.rank else ''})")
     return 0
 
 
