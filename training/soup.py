@@ -70,9 +70,9 @@ def soup(adapters: list[Path], out: Path, rank: int | None = None) -> float:
             a, b, kept = truncated(a, b, rank)
             mean[name] = (a, b)
             least = min(least, kept)
-    rank = next(iter(mean.values()))[0].shape[0]
+    out_rank = next(iter(mean.values()))[0].shape[0]  # alpha = rank: a scale of 1
     soup_of = " + ".join(path.name for path in adapters)
-    write_adapter(out, mean, float(rank), out.stem, {"soup_of": soup_of})
+    write_adapter(out, mean, float(out_rank), out.stem, {"soup_of": soup_of})
     return least
 
 
@@ -94,9 +94,11 @@ def soup_main(argv: list[str] | None = None) -> int:
     if a.rank is not None and a.rank < 1:
         ap.error("--rank: give a rank of 1 or more")
     least = soup(a.adapters, a.out, a.rank)
-    kept = f"; at rank {a.rank} each delta keeps >= {least:.6f} of its squared norm"
     size = a.out.stat().st_size / 1e6
-    print(f"wrote {a.out} ({size:.1f} MB, the mean of {len(a.adapters)}{kept if a.rank else ''})")
+    said = f"{size:.1f} MB, the mean of {len(a.adapters)}"
+    if a.rank is not None:
+        said += f"; at rank {a.rank} each delta keeps >= {least:.6f} of its squared norm"
+    print(f"wrote {a.out} ({said})")
     return 0
 
 
