@@ -26,9 +26,21 @@ from training.device_pack import (
     CALL_LIMIT,
     PARTS,
     download_wheels,
+    parts_needed,
     run_calls,
     split_file,
     working_tree_bytes,
+)
+from training.device_return import (
+    FILE_BYTES,
+    FILES,
+    PIECE,
+    TOTAL_BYTES,
+    choose,
+    export_step,
+    join,
+    lay_out,
+    spread,
 )
 
 
@@ -62,10 +74,55 @@ def test_split_parts_join_to_the_file(tmp_path) -> None:
 
 
 def test_each_call_of_the_shipped_pack_fits_what_a_call_carries() -> None:
-    """The working tree as it is plus the largest of three parts of the base stays under
-    the 64 MiB a run call carries (device-pack checks the same before it prints the calls)."""
-    part = -(-smollm2_path().stat().st_size // PARTS)
-    assert working_tree_bytes(PROJECT_ROOT) + part + (2 << 20) <= CALL_LIMIT  # 2 MiB: wheels
+    """The working tree as it is plus the largest part of the base stays under the 64 MiB a
+    run call carries (device-pack checks the same before it prints the calls), in at most
+    four parts: each part is one more call of the 15 minutes' device time."""
+    size = smollm2_path().stat().st_size
+    tree = working_tree_bytes(PROJECT_ROOT)
+    parts = parts_needed(tree, size)
+    assert PARTS <= parts <= 4
+    assert tree + -(-size // parts) + (2 << 20) <= CALL_LIMIT  # 2 MiB: wheels
+    assert parts_needed(40 << 20, size) == 5 and parts_needed(10 << 20, size) == PARTS
+    with pytest.raises(ValueError, match="no room"):
+        parts_needed(63 << 20, size)
+
+
+def test_what_comes_back_fits_the_limits_adapter_first_then_the_last_exports(tmp_path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    size = 19_566_720  # an adapter of all 30 blocks at rank 32: two pieces each
+    for name in [
+        "base.gguf",
+        "gpu.gguf",
+        *(f"gpu.partial.step{s}.gguf" for s in range(100, 1100, 100)),
+    ]:
+        with (work / name).open("wb") as f:
+            f.truncate(size)
+    chosen = [path.name for path in choose(work, already_files=1, already_bytes=5000)]
+    assert chosen == ["gpu.gguf", "gpu.partial.step1000.gguf", "gpu.partial.step800.gguf"]
+    small = tmp_path / "small"
+    small.mkdir()
+    for step in range(1, 9):
+        (small / f"s.partial.step{step}.gguf").write_bytes(b"x" * step)
+    assert [export_step(p) for p in spread(sorted(small.glob("*.gguf"), key=export_step))] == [
+        8,
+        6,
+        4,
+        2,
+        7,
+        5,
+        3,
+        1,
+    ]
+    assert [export_step(p) for p in choose(small)] == [8, 6, 4, 2]  # four at most
+    out = tmp_path / "out"
+    out.mkdir()
+    blob = tmp_path / "blob.gguf"
+    blob.write_bytes(bytes(range(256)) * (PIECE // 256 + 7))
+    pieces = lay_out(blob, out)
+    assert [p.name for p in pieces] == ["blob.gguf.part0", "blob.gguf.part1"]
+    assert pieces[0].stat().st_size == PIECE and not list(out.glob(".*"))
+    assert join(pieces[1]).read_bytes() == blob.read_bytes()
 
 
 def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:
@@ -143,14 +200,15 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     assert "base.gguf: OK" in done.stdout
     log = (out / "stage.log").read_text()
     assert "LoRA r=32" in log and "final valid answer loss" in log
-    assert (out / f"{name}.gguf").stat().st_size > 1_000_000
-    exports = {e.name for e in out.glob(f"{name}.partial.step*.gguf")}
-    made = sorted(
-        (tmp_path / "work").glob(f"{name}.partial.step*.gguf"),
-        key=lambda path: int(path.name.split(".step")[1].split(".")[0]),
-    )
-    assert len(exports) == 4 < len(made)  # four of those made along the way came back
-    assert made[-1].name in exports and made[0].name not in exports  # spread, the last too
+    back = [path for path in out.iterdir() if path.is_file()]
+    assert len(back) <= FILES and sum(path.stat().st_size for path in back) <= TOTAL_BYTES
+    assert all(path.stat().st_size <= FILE_BYTES for path in back)
+    adapter = join(out / f"{name}.gguf.part0")  # all 30 blocks at rank 32: 19.6 MB, in pieces
+    assert adapter.read_bytes() == (tmp_path / "work" / f"{name}.gguf").read_bytes()
+    made = sorted((tmp_path / "work").glob(f"{name}.partial.step*.gguf"), key=export_step)
+    exports = {path.name.split(".part")[0] for path in out.glob(f"{name}.partial.step*.part0")}
+    assert len(exports) == 2 < len(made)  # as many as fit beside the adapter: the last first
+    assert made[-1].name in exports and made[0].name not in exports
     assert "tokenizer TokenizersTok" in log  # no llama-cpp-python there
 
 

@@ -39,7 +39,8 @@ PLATFORMS = (
     "manylinux2014_x86_64",
     "manylinux1_x86_64",
 )
-PARTS = 3  # about 33 MB each beside the 25 MB working tree: under the 64 MiB of a call
+PARTS = 3  # the least the base goes in: about 33 MB each beside a 25 MB working tree
+WHEELS_BYTES = 2 << 20  # room for the wheels, which travel with the first and last parts
 PART_PREFIX = "base.part"
 PARTS_STORE = "/tmp/needle-parts"  # where the earlier calls leave their parts, there
 SITE = "/tmp/needle-site"  # where the wheels go there (device_stage.sh installs them there too)
@@ -101,6 +102,17 @@ def working_tree_bytes(repo: Path) -> int:
     return sum((repo / name).stat().st_size for name in names if (repo / name).is_file())
 
 
+def parts_needed(tree: int, base: int) -> int:
+    """The fewest parts (at least :data:`PARTS`) whose largest fits beside the working tree
+    and the wheels in what one call carries; each further part is one more call."""
+    parts = PARTS
+    while tree + -(-base // parts) + WHEELS_BYTES > CALL_LIMIT:
+        if tree + WHEELS_BYTES >= CALL_LIMIT:
+            raise ValueError(f"the working tree ({tree >> 20} MiB) leaves no room for a part")
+        parts += 1
+    return parts
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
@@ -143,7 +155,12 @@ def device_pack_main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a folder in the repository that git ignores (.git/info/exclude), e.g. .device",
     )
-    ap.add_argument("--parts", type=int, default=PARTS, help=f"calls to carry (default {PARTS})")
+    ap.add_argument(
+        "--parts",
+        type=int,
+        default=None,
+        help=f"calls to carry (default: the fewest that fit, at least {PARTS})",
+    )
     ap.add_argument("--no-wheels", action="store_true", help="skip downloading the wheels")
     ap.add_argument(
         "--python-version",
@@ -153,7 +170,7 @@ def device_pack_main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.pack.is_absolute() or ".." in a.pack.parts:
         ap.error("give the pack folder relative to the repository root (run calls carry it)")
-    if a.parts < 1:
+    if a.parts is not None and a.parts < 1:
         ap.error("--parts must be at least 1")
     base = smollm2_path()
     expected = json.loads(SMOL_MANIFEST.read_text(encoding="utf-8"))["base"]["sha256"]
@@ -167,12 +184,14 @@ def device_pack_main(argv: list[str] | None = None) -> int:
             ap.error(f"{a.pack} holds more than a pack ({', '.join(sorted(stray)[:3])})")
         for child in a.pack.iterdir():
             shutil.rmtree(child)
+    tree = working_tree_bytes(Path.cwd())
+    if a.parts is None:
+        a.parts = parts_needed(tree, base.stat().st_size)
     folders = [a.pack / str(index) for index in range(1, a.parts + 1)]
     split_file(base, folders)
     (folders[-1] / "base.sha256").write_text(expected + "\n", encoding="utf-8")
     if not a.no_wheels:
         download_wheels(folders[-1] / "whl", a.python_version)
-    tree = working_tree_bytes(Path.cwd())
     biggest = max(folder_bytes(folder) for folder in folders)
     mib = 1 << 20
     print(

@@ -3,7 +3,7 @@
 # GPU"; `python -m training device-pack` prints the calls). Run from the repository root
 # there. $1: this call's pack folder (the last part of the SmolLM2 GGUF, its sha256, the
 # wheels); $2: where the earlier calls left their parts. What comes back goes under $OUT:
-# the stage's log, its adapter and its last exports along the way.
+# the stage's log, its adapter and exports along the way (training/device_return.py).
 # RECIPE (default training/recipe_device.json) and SITE (where the wheels go) can be set.
 set -euo pipefail
 pack=$1
@@ -31,10 +31,7 @@ export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
 # Should the call be stopped at its limit, the newest export along the way still comes back.
 (
-  while sleep 15; do
-    newest=$(ls "$work"/*.step*.gguf 2>/dev/null | sort -V | tail -1)
-    if [[ -n $newest ]]; then cp "$newest" "$out/.copying" && mv "$out/.copying" "$out/latest.partial.gguf"; fi
-  done
+  while sleep 15; do python3 -m training.device_return --latest "$out" "$work" || true; done
 ) &
 copier=$!
 status=0
@@ -42,16 +39,8 @@ python3 -m training reproduce --recipe "$recipe" --base "$base" "$work" 2>&1 \
   | tee "$out/stage.log" || status=$?
 kill "$copier" 2>/dev/null || true
 wait "$copier" 2>/dev/null || true
-rm -f "$out/latest.partial.gguf" "$out/.copying"
-# The adapter and four of the exports along the way, spread over the run, the last among
-# them (at most 8 files come back; an earlier one may be the best on validation).
-for file in "$work"/*.gguf; do
-  case $file in */base.gguf) ;; *.step*.gguf) ;; *) cp "$file" "$out"/ ;; esac
-done
-mapfile -t exports < <(ls "$work"/*.step*.gguf 2>/dev/null | sort -V)
-count=${#exports[@]}
-for quarter in 1 2 3 4; do
-  if ((count > 0)); then cp "${exports[$(((quarter * count + 3) / 4 - 1))]}" "$out"/; fi
-done
+# The adapter and exports along the way, spread over the run, the last first, as many as
+# come back (8 files of 16 MiB, 64 MiB in all; bigger files in pieces: training/device_return.py).
+python3 -m training.device_return "$out" "$work"
 ls -l "$out"
 exit "$status"
