@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         print(f"  {torch.cuda.get_device_name(device)}", flush=True)
     if a.speed_steps > 0:  # 0 skips it (about a minute a step on 2 CPU cores)
-        per_step = step_speed(device, a.speed_steps, rank=32, layers=15)
+        per_step = step_speed(device, a.speed_steps, rank=32, layers=30)
         print(
-            f"SmolLM2-shaped LoRA r32 x 15 layers: {per_step * 1000:.0f} ms per 16,384-token "
+            f"SmolLM2-shaped LoRA r32 x 30 layers: {per_step * 1000:.0f} ms per 16,384-token "
             f"step ({16384 / per_step:,.0f} tokens/s)",
             flush=True,
         )
