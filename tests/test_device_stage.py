@@ -213,7 +213,7 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
     adapter = join(out / f"{name}.gguf.part0")  # all 30 blocks at rank 32: 19.6 MB, in pieces
     assert adapter.read_bytes() == (tmp_path / "work" / f"{name}.gguf").read_bytes()
     made = sorted((tmp_path / "work").glob(f"{name}.partial.step*.gguf"), key=export_step)
-    exports = {path.name.split(".part")[0] for path in out.glob(f"{name}.partial.step*.part0")}
+    exports = {path.name.rsplit(".part", 1)[0] for path in out.glob(f"{name}.partial.step*.part0")}
     assert len(exports) == 2 < len(made)  # as many as fit beside the adapter: the last first
     assert made[-1].name in exports and made[0].name not in exports
     assert "tokenizer TokenizersTok" in log  # no llama-cpp-python there
