@@ -25,6 +25,7 @@ from pipeline.models import smollm2_path
 from training.device_pack import (
     CALL_LIMIT,
     PARTS,
+    WHEELS_BYTES,
     download_wheels,
     parts_needed,
     run_calls,
@@ -82,7 +83,7 @@ def test_each_call_of_the_shipped_pack_fits_what_a_call_carries() -> None:
     tree = working_tree_bytes(PROJECT_ROOT)
     parts = parts_needed(tree, size)
     assert PARTS <= parts <= 4
-    assert tree + -(-size // parts) + (2 << 20) <= CALL_LIMIT  # 2 MiB: wheels
+    assert tree + -(-size // parts) + WHEELS_BYTES <= CALL_LIMIT
     assert parts_needed(40 << 20, size) == 5 and parts_needed(10 << 20, size) == PARTS
     with pytest.raises(ValueError, match="no room"):
         parts_needed(63 << 20, size)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 from pathlib import Path
 
 FILES = 8
@@ -31,6 +30,11 @@ def pieces(size: int) -> int:
 def export_step(path: Path) -> int:
     found = re.search(r"\.step(\d+)\.gguf$", path.name)
     return int(found.group(1)) if found else -1
+
+
+def exports_in(work: Path) -> list[Path]:
+    """The exports along the way in ``work``, in step order."""
+    return sorted(work.glob("*.step*.gguf"), key=export_step)
 
 
 def spread(exports: list[Path]) -> list[Path]:
@@ -53,7 +57,7 @@ def choose(work: Path, already_files: int = 0, already_bytes: int = 0) -> list[P
     adapters = sorted(
         p for p in work.glob("*.gguf") if p.name != "base.gguf" and export_step(p) < 0
     )
-    exports = sorted(work.glob("*.step*.gguf"), key=export_step)
+    exports = exports_in(work)
     chosen: list[Path] = []
     files, total = already_files, already_bytes
     for path in adapters + spread(exports)[:4]:
@@ -67,18 +71,14 @@ def choose(work: Path, already_files: int = 0, already_bytes: int = 0) -> list[P
 
 
 def lay_out(path: Path, out: Path, name: str | None = None) -> list[Path]:
-    """Copy ``path`` into ``out`` (as ``name``), split in pieces when it is over :data:`PIECE`."""
+    """Copy ``path`` into ``out`` (as ``name``), split in pieces when it is over :data:`PIECE`;
+    each file appears whole (written under a hidden name, then renamed)."""
     name = name or path.name
-    size = path.stat().st_size
-    if size <= PIECE:
-        target = out / name
-        shutil.copyfile(path, out / f".{name}.copying")
-        (out / f".{name}.copying").replace(target)
-        return [target]
+    count = pieces(path.stat().st_size)
     written = []
     with path.open("rb") as source:
-        for index in range(pieces(size)):
-            target = out / f"{name}.part{index}"
+        for index in range(count):
+            target = out / (name if count == 1 else f"{name}.part{index}")
             (out / f".{target.name}.copying").write_bytes(source.read(PIECE))
             (out / f".{target.name}.copying").replace(target)
             written.append(target)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--latest", action="store_true", help="only the newest export")
     a = ap.parse_args(argv)
     if a.latest:
-        exports = sorted(a.work.glob("*.step*.gguf"), key=export_step)
+        exports = exports_in(a.work)
         if exports:
             lay_out(exports[-1], a.out, "latest.partial.gguf")
         return
