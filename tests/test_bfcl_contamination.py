@@ -11,6 +11,8 @@ import pytest
 from training import bfcl
 from training import schemas as S
 from training.data import CHITCHAT_TRAIN, TRAIN_KINDS, generate_split
+from training.schemas_written import load_written
+from training.written_spec import render, unwrap, variations
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +97,25 @@ def test_no_bfcl_function_name_in_training_tools(texts, training_lines):
     assert len(names) > 2000
     assert not (names - own) & bfcl_names, sorted((names - own) & bfcl_names)[:20]
     print(json.dumps(sorted(own & bfcl_names)))
+
+
+def test_no_bfcl_text_in_the_written_kinds(texts):
+    """The hand-written training kinds (training/written/): no BFCL function name, no BFCL
+    description, and no request any template can render is a BFCL question."""
+    bfcl_names = {S.name_key(n) for n in bfcl.all_texts()["function_names"]}
+    bfcl_descriptions = texts["descriptions"] | texts["parameter_descriptions"]
+    rendered = 0
+    for spec in load_written():
+        templates = [nf.template for nf in spec.no_fit]
+        for rw in spec.rewrites:
+            bare = unwrap(rw.tool)
+            assert S.name_key(bare["name"]) not in bfcl_names, bare["name"]
+            for d in _descriptions(bare):
+                assert norm(d) not in bfcl_descriptions, d
+            templates += rw.templates
+        for t in templates:
+            for chosen in variations(t):
+                query, _ = render(t, chosen)
+                assert norm(query) not in texts["questions"], query
+                rendered += 1
+    assert rendered > 3000

@@ -46,8 +46,9 @@ def format_prompt(tools: Sequence[Mapping[str, Any]], query: str) -> str:
 
 
 def format_answer(answers: list[dict], tools: list[dict] | None = None) -> str:
-    """The answer the model learns to write: compact JSON, arguments in grammar order."""
-    by_name = {t["name"]: t for t in tools or []}
+    """The answer the model learns to write: compact JSON, arguments in grammar order (that
+    of the tools as the worker reads them, OpenAI's wrapper taken off)."""
+    by_name = {t["name"]: t for t in (_prompt_tools(tools) if tools else [])}
     calls = []
     for a in answers:
         params = by_name.get(a["name"], {}).get("parameters", {})

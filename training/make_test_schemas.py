@@ -5,29 +5,10 @@
 The stored split is ``training/data/test_schemas.jsonl`` (seed 0, 400 lines).
 
 Data file (``training/heldout/test_schemas.json``), written from the trained schemas alone,
-apart from the training templates:
-
-* ``kinds``: each trained kind with two ``rewrites``, each a ``tool`` exactly as a user would
-  send it (bare ``{name, description, parameters}`` or OpenAI's
-  ``{"type": "function", "function": {...}}``) and its request ``templates``.
-* A template is ``{"text", "slots", "answer"}``. ``slots`` maps a name to a list of values or
-  to ``"@pool"`` (a list in ``pools``); a value is a scalar or an object of named fields,
-  e.g. ``{"say": "7:30 am", "hhmm": "07:30", "h": 7, "m": 30}``. One value per slot is drawn
-  for each request.
-* ``{expr}`` in ``text``, and in any string of ``answer``, is replaced. ``expr`` is ``slot`` or
-  ``slot.field``, optionally followed by one operation with a number literal: ``{n*60000}``,
-  ``{p/100}``, ``{n+1}``, ``{n-1}``. An answer string that is exactly one ``{expr}`` takes the
-  value itself (number, boolean, list...); other strings are interpolated, e.g.
-  ``"{d.iso}T{t.hhmm}"``. Results of an operation are rounded to 6 decimals, and integral ones
-  become integers.
-* ``answer`` holds the arguments under *that* rewrite (its units, formats and enums). The
-  generator orders the keys (required properties in ``properties`` order, then the optional
-  ones, nested objects alike) and checks every answer against the tool's ``parameters`` with
-  ``Draft202012Validator``; anything wrong raises :class:`SpecError`.
-* ``conflicts``: pairs of kinds where one tool could also serve the other's request; such
-  kinds never share a tool list as target and distractor, or as the two targets of a line.
-* ``no_fit``: requests no trained kind serves (answer ``[]``), with ``exclude``: kinds that
-  must not be offered with them.
+apart from the training templates, in the format of :mod:`training.written_spec` (each
+trained kind with two ``rewrites``, each a tool as a user would send it and its request
+templates; ``conflicts``; ``no_fit``). ``--data`` takes another file of that format: the
+validation split ``valid_written`` is made that way.
 
 Lines: 8% answer ``[]`` (half requests from ``no_fit``, half a kind's request offered
 without that kind), 10% ask for two things at once (two calls, to two tools of the list),
@@ -42,14 +23,27 @@ import argparse
 import copy
 import json
 import random
-import re
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from .written_spec import (
+    TRIES,
+    NoFit,
+    Requests,
+    Rewrite,
+    Spec,
+    SpecError,
+    draw,
+    ends_in_slot,
+    join_requests,
+    load_spec,
+    render,
+    unwrap,
+)
+
+__all__ = ["DATA_FILE", "STORED_SPLIT", "SpecError", "generate", "generate_text", "main", "unwrap"]
 
 DATA_FILE = Path(__file__).resolve().parent / "heldout" / "test_schemas.json"
 STORED_SPLIT = Path(__file__).resolve().parent / "data" / "test_schemas.jsonl"
@@ -59,243 +53,6 @@ TWO_CALL_SHARE = 0.10
 DISTRACTORS = (2, 7)
 DISTRACTORS_TWO = (2, 6)
 TOOLS_NO_FIT = (3, 8)
-TRIES = 40
-
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_EXPR = re.compile(r"^([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?(?:\s*([*/+-])\s*(\d+(?:\.\d+)?))?$")
-
-
-class SpecError(ValueError):
-    """The data file, or an answer made from it, is wrong; the message says where."""
-
-
-@dataclass(frozen=True)
-class Template:
-    text: str
-    slots: dict[str, list[Any]]
-    answer: Any
-    where: str
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    kind: str
-    tool: dict[str, Any]
-    name: str
-    parameters: dict[str, Any]
-    validator: Draft202012Validator
-    templates: tuple[Template, ...]
-
-
-@dataclass(frozen=True)
-class NoFit:
-    template: Template
-    exclude: frozenset[str]
-
-
-@dataclass(frozen=True)
-class Spec:
-    kinds: tuple[str, ...]
-    rewrites: tuple[Rewrite, ...]
-    by_kind: dict[str, tuple[Rewrite, ...]]
-    conflicts: dict[str, frozenset[str]]
-    no_fit: tuple[NoFit, ...]
-
-
-def unwrap(tool: dict[str, Any]) -> dict[str, Any]:
-    """The bare ``{name, description, parameters}`` of a tool sent either way."""
-    if "function" in tool and tool.get("type", "function") == "function":
-        return tool["function"]
-    return tool
-
-
-# --------------------------------------------------------------------------- templates
-
-
-def _number(x: float) -> int | float:
-    x = round(x, 6)
-    return int(x) if x.is_integer() else x
-
-
-def _evaluate(expr: str, chosen: dict[str, Any], where: str) -> Any:
-    m = _EXPR.match(expr.strip())
-    if not m:
-        raise SpecError(f"{where}: bad expression {{{expr}}}")
-    slot, field, op, literal = m.groups()
-    if slot not in chosen:
-        raise SpecError(f"{where}: {{{expr}}} names no slot")
-    value = chosen[slot]
-    if field is not None:
-        if not isinstance(value, dict) or field not in value:
-            raise SpecError(f"{where}: slot {slot!r} value {value!r} has no field {field!r}")
-        value = value[field]
-    if op is None:
-        return copy.deepcopy(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"{where}: {{{expr}}} does arithmetic on {value!r}")
-    k = float(literal)
-    result = {"*": value * k, "/": value / k, "+": value + k, "-": value - k}[op]
-    return _number(result)
-
-
-def _as_text(value: Any, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"{where}: cannot write {value!r} into text")
-    return str(value)
-
-
-def _interpolate(text: str, chosen: dict[str, Any], where: str) -> str:
-    return _PLACEHOLDER.sub(lambda m: _as_text(_evaluate(m[1], chosen, where), where), text)
-
-
-def _fill(node: Any, chosen: dict[str, Any], where: str) -> Any:
-    if isinstance(node, dict):
-        return {k: _fill(v, chosen, where) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_fill(v, chosen, where) for v in node]
-    if isinstance(node, str):
-        whole = _PLACEHOLDER.fullmatch(node)
-        if whole:
-            return _evaluate(whole[1], chosen, where)
-        return _interpolate(node, chosen, where)
-    return node
-
-
-def order_arguments(value: Any, schema: Any, where: str) -> Any:
-    """``value`` with object keys ordered: required properties first (in ``properties``
-    order), then optional ones; nested objects and array items alike."""
-    if not isinstance(schema, dict):
-        return value
-    if isinstance(value, dict) and "properties" in schema:
-        props: dict[str, Any] = schema["properties"]
-        unknown = set(value) - set(props)
-        if unknown:
-            raise SpecError(f"{where}: arguments {sorted(unknown)} are not in the schema")
-        required = set(schema.get("required", []))
-        keys = [k for k in props if k in required and k in value]
-        keys += [k for k in props if k not in required and k in value]
-        return {k: order_arguments(value[k], props[k], where) for k in keys}
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [order_arguments(v, schema["items"], where) for v in value]
-    return value
-
-
-def _render(template: Template, chosen: dict[str, Any]) -> tuple[str, Any]:
-    text = _interpolate(template.text, chosen, template.where)
-    if "{" in text or "}" in text:
-        raise SpecError(f"{template.where}: braces left in {text!r}")
-    return text, _fill(template.answer, chosen, template.where)
-
-
-def _draw(template: Template, rng: random.Random) -> dict[str, Any]:
-    return {name: rng.choice(values) for name, values in template.slots.items()}
-
-
-def _variations(template: Template) -> Iterator[dict[str, Any]]:
-    """Every value of every slot at least once (the others at their first value)."""
-    base = {name: values[0] for name, values in template.slots.items()}
-    yield base
-    for name, values in template.slots.items():
-        for v in values[1:]:
-            yield {**base, name: v}
-
-
-def _call(rewrite: Rewrite, arguments: Any, where: str) -> dict[str, Any]:
-    arguments = order_arguments(arguments, rewrite.parameters, where)
-    errors = sorted(rewrite.validator.iter_errors(arguments), key=lambda e: list(e.path))
-    if errors:
-        raise SpecError(
-            f"{where}: {arguments!r} does not validate against {rewrite.name}: "
-            + "; ".join(e.message for e in errors)
-        )
-    return {"name": rewrite.name, "arguments": arguments}
-
-
-# ------------------------------------------------------------------------------ loading
-
-
-def _template(raw: Any, pools: dict[str, list[Any]], where: str) -> Template:
-    if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
-        raise SpecError(f"{where}: a template needs a text")
-    slots: dict[str, list[Any]] = {}
-    for name, values in (raw.get("slots") or {}).items():
-        if isinstance(values, str) and values.startswith("@"):
-            if values[1:] not in pools:
-                raise SpecError(f"{where}: no pool {values!r}")
-            values = pools[values[1:]]
-        if not isinstance(values, list) or not values:
-            raise SpecError(f"{where}: slot {name!r} needs a non-empty list of values")
-        slots[name] = values
-    used = {m.split(".")[0].strip() for m in _PLACEHOLDER.findall(raw["text"])}
-    unused = set(slots) - used
-    if unused:
-        raise SpecError(f"{where}: slots {sorted(unused)} never appear in the text")
-    return Template(raw["text"], slots, raw.get("answer"), where)
-
-
-def load_spec(path: str | Path = DATA_FILE) -> Spec:
-    """Read and check the data file: every template's answer, for every slot value,
-    must validate against its rewrite's parameters."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    pools: dict[str, list[Any]] = data["pools"]
-    rewrites: list[Rewrite] = []
-    by_kind: dict[str, tuple[Rewrite, ...]] = {}
-    names: set[str] = set()
-    for entry in data["kinds"]:
-        kind = entry["kind"]
-        if kind in by_kind:
-            raise SpecError(f"kind {kind!r} twice")
-        group = []
-        for raw in entry["rewrites"]:
-            bare = unwrap(raw["tool"])
-            name, params = bare["name"], bare.get("parameters", {"type": "object"})
-            where = f"{kind}/{name}"
-            if name in names:
-                raise SpecError(f"{where}: tool name used twice")
-            names.add(name)
-            Draft202012Validator.check_schema(params)
-            templates = tuple(
-                _template(t, pools, f"{where} template {j}") for j, t in enumerate(raw["templates"])
-            )
-            if len(templates) < 5:
-                raise SpecError(f"{where}: {len(templates)} templates, want at least 5")
-            rw = Rewrite(kind, raw["tool"], name, params, Draft202012Validator(params), templates)
-            for t in templates:
-                for chosen in _variations(t):
-                    _, answer = _render(t, chosen)
-                    _call(rw, answer, t.where)
-            group.append(rw)
-        if len(group) != 2:
-            raise SpecError(f"kind {kind!r}: {len(group)} rewrites, want 2")
-        by_kind[kind] = tuple(group)
-        rewrites += group
-    conflicts: dict[str, set[str]] = {k: set() for k in by_kind}
-    for a, b in data["conflicts"]:
-        if a not in by_kind or b not in by_kind:
-            raise SpecError(f"conflict {a!r}-{b!r} names an unknown kind")
-        conflicts[a].add(b)
-        conflicts[b].add(a)
-    no_fit = []
-    for j, raw in enumerate(data["no_fit"]):
-        t = _template({**raw, "answer": []}, pools, f"no_fit {j}")
-        bad = set(raw.get("exclude", [])) - set(by_kind)
-        if bad:
-            raise SpecError(f"no_fit {j}: unknown kinds {sorted(bad)}")
-        for chosen in _variations(t):
-            _render(t, chosen)
-        no_fit.append(NoFit(t, frozenset(raw.get("exclude", []))))
-    return Spec(
-        kinds=tuple(by_kind),
-        rewrites=tuple(rewrites),
-        by_kind=by_kind,
-        conflicts={k: frozenset(v) for k, v in conflicts.items()},
-        no_fit=tuple(no_fit),
-    )
-
-
-# ----------------------------------------------------------------------------- the split
 
 
 class _Builder:
@@ -303,27 +60,7 @@ class _Builder:
         self.spec = spec
         self.rng = rng
         self.used: set[str] = set()
-        self.order: dict[str, list[int]] = {}
-
-    def _template_order(self, rw: Rewrite) -> list[int]:
-        """The rewrite's templates in a shuffled cycle, so its lines use different ones."""
-        queue = self.order.setdefault(rw.name, [])
-        if not queue:
-            queue += self.rng.sample(range(len(rw.templates)), len(rw.templates))
-        return queue
-
-    def request(self, rw: Rewrite, taken: set[str]) -> tuple[str, dict[str, Any], Template]:
-        """A request for ``rw`` whose text is not in ``taken``, and its call."""
-        queue = self._template_order(rw)
-        for _ in range(len(rw.templates)):
-            t = rw.templates[queue.pop(0)]
-            if not queue:
-                queue += self.rng.sample(range(len(rw.templates)), len(rw.templates))
-            for _ in range(TRIES):
-                text, answer = _render(t, _draw(t, self.rng))
-                if text not in taken:
-                    return text, _call(rw, answer, t.where), t
-        raise SpecError(f"{rw.name}: cannot find another distinct request")
+        self.request = Requests(rng).request
 
     def tools(self, targets: Sequence[Rewrite], avoid: set[str], k: int) -> list[dict[str, Any]]:
         """The targets' tools plus ``k`` distractors of other, non-conflicting kinds."""
@@ -357,11 +94,11 @@ class _Builder:
         for _ in range(TRIES):
             qa, ca, ta = self.request(a, set())
             qb, cb, tb = self.request(b, set())
-            open_a, open_b = _ends_in_slot(ta.text), _ends_in_slot(tb.text)
+            open_a, open_b = ends_in_slot(ta.text), ends_in_slot(tb.text)
             if open_a and not open_b:
                 (qa, ca), (qb, cb) = (qb, cb), (qa, ca)
                 open_a = False
-            query = _join(qa, qb, open_a, rng)
+            query = join_requests(qa, qb, open_a, rng)
             if query not in self.used:
                 tools = self.tools([a, b], set(), rng.randint(*DISTRACTORS_TWO))
                 return self.line(query, tools, [ca, cb])
@@ -375,24 +112,11 @@ class _Builder:
 
     def out_of_scope(self, nf: NoFit) -> dict[str, Any]:
         for _ in range(TRIES):
-            query, _ = _render(nf.template, _draw(nf.template, self.rng))
+            query, _ = render(nf.template, draw(nf.template, self.rng))
             if query not in self.used:
                 tools = self.tools([], set(nf.exclude), self.rng.randint(*TOOLS_NO_FIT))
                 return self.line(query, tools, [])
         raise SpecError(f"{nf.template.where}: cannot find another distinct request")
-
-
-def _ends_in_slot(text: str) -> bool:
-    """Whether a request ends in a slot (free text there would swallow a joined clause)."""
-    return bool(re.search(r"\}[\"'?.!]*$", text))
-
-
-def _join(first: str, second: str, open_first: bool, rng: random.Random) -> str:
-    if first[-1] in ".?!":
-        return f"{first} {rng.choice(['Also, ', 'And ', 'Then '])}{second}"
-    if open_first:
-        return f"{first}. Also, {second}"
-    return first + rng.choice([" and ", ", then ", ", and also ", ". Also, "]) + second
 
 
 def generate(spec: Spec, seed: int = 0, n: int = 400) -> list[dict[str, Any]]:

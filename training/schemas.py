@@ -1,7 +1,7 @@
 """Training data that makes a model read the schema: tool definitions by the thousand.
 
 The lines are the same ``{"query", "tools", "answers"}`` records as :mod:`training.data`.
-Three sources are mixed, group by group (a group is several requests over one tool list,
+Three or four sources are mixed, group by group (a group is several requests over one tool list,
 which the trainer packs into one sequence):
 
 * **generated kinds**: an object and one of its actions (``training/vocab/apis.json``) make a
@@ -15,6 +15,9 @@ which the trainer packs into one sequence):
   to match.
 * **original trained kinds**: :func:`training.data.make_group` as it is, so that the
   phrasings learnt before are kept.
+* **written kinds** (a fourth ``--mix`` share, none unless asked): hand-written tool
+  definitions and requests from ``training/written/`` (:mod:`training.schemas_written`),
+  realistic where the generated kinds are composed.
 
 Names masked by random strings ("function masking", as the Hammer models train) leave only
 the descriptions to go by.  Function names of the BFCL evaluation set
@@ -26,8 +29,9 @@ This module mixes the sources (:func:`generate`) and is the command line; the pa
 :mod:`training.schemas_vocab` (the vocabulary), :mod:`training.schemas_names` (identifier
 styles), :mod:`training.schemas_tools` (generated tool definitions),
 :mod:`training.schemas_requests` (requests and their values), :mod:`training.schemas_groups`
-(groups of generated kinds) and :mod:`training.schemas_trained` (rewritten and original
-trained kinds).  Their public names are importable from here too.
+(groups of generated kinds), :mod:`training.schemas_trained` (rewritten and original
+trained kinds) and :mod:`training.schemas_written` (written kinds).  Their public names are
+importable from here too.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from .schemas_requests import make_value, request_for
 from .schemas_tools import Tool, make_tool, param_schema
 from .schemas_trained import Convert, Rewrite, original_group, rewrite_tool, rewritten_group
 from .schemas_vocab import VOCAB_DIR, Action, Example, Param, Vocab, load_vocab, masked_name
+from .schemas_written import load_written, written_group
+from .written_spec import unwrap
 
 __all__ = [
     "DEFAULT_MIX",
@@ -64,6 +70,7 @@ __all__ = [
     "generate",
     "generated_group",
     "load_vocab",
+    "load_written",
     "main",
     "make_tool",
     "make_value",
@@ -78,10 +85,16 @@ __all__ = [
     "rewritten_group",
     "split_words",
     "styled",
+    "written_group",
 ]
 
 
-SOURCES = {"generated": generated_group, "rewritten": rewritten_group, "original": original_group}
+SOURCES = {
+    "generated": generated_group,
+    "rewritten": rewritten_group,
+    "original": original_group,
+    "written": written_group,
+}
 DEFAULT_MIX = {"generated": 0.55, "rewritten": 0.25, "original": 0.20}
 
 
@@ -114,14 +127,17 @@ def generate(
     while len(out) < n:
         source = rng.choices(names, weights)[0]
         size = rng.randint(*group_size)
-        if source == "generated":
+        if source == "written":  # declared as written: no nesting or re-declaring on top
+            group = written_group(rng, load_written(), size, no_fit)
+        elif source == "generated":
             group = generated_group(rng, vocab, size, no_fit, near_miss, chitchat)
             redeclare_group(rng, vocab, group, redeclare)
+            nest_group(rng, vocab, group, nest)
         else:
             group = SOURCES[source](rng, vocab, size)
-        nest_group(rng, vocab, group, nest)
+            nest_group(rng, vocab, group, nest)
         for ex in group:
-            key = (ex["query"], ex["tools"][0]["name"] if ex["tools"] else "")
+            key = (ex["query"], unwrap(ex["tools"][0])["name"] if ex["tools"] else "")
             if key in seen or len(out) >= n:
                 continue
             seen.add(key)
@@ -139,10 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--mix",
         type=float,
-        nargs=3,
-        default=[DEFAULT_MIX[k] for k in SOURCES],
-        metavar=("GENERATED", "REWRITTEN", "ORIGINAL"),
-        help="share of groups from each source (default 0.55 0.25 0.20)",
+        nargs="+",
+        default=[DEFAULT_MIX[k] for k in DEFAULT_MIX],
+        metavar="SHARE",
+        help="share of groups from each source: generated, rewritten, original and, "
+        "optionally, written (default 0.55 0.25 0.20)",
     )
     ap.add_argument("--group-size", type=int, nargs=2, default=[8, 24], metavar=("MIN", "MAX"))
     ap.add_argument(
@@ -183,10 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         "enum capitals, optional parameters; default 0)",
     )
     a = ap.parse_args(argv)
+    if len(a.mix) not in (3, 4):
+        ap.error("--mix takes 3 or 4 shares (generated, rewritten, original, written)")
     exs = generate(
         a.n,
         a.seed,
-        dict(zip(SOURCES, a.mix, strict=True)),
+        dict(zip(list(SOURCES)[: len(a.mix)], a.mix, strict=True)),
         tuple(a.group_size),
         a.split,
         a.no_fit,

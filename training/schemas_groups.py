@@ -13,7 +13,8 @@ from .schemas_tools import make_tool
 from .schemas_vocab import Example, Vocab
 
 
-def _n_tools(rng: random.Random) -> int:
+def n_tools(rng: random.Random) -> int:
+    """How many tools a list offers: 1 (25%), 2-4 (40%) or 5-10."""
     r = rng.random()
     if r < 0.25:
         return 1
@@ -39,7 +40,7 @@ def generated_group(
     ``chitchat``: share of small talk.  The other kinds of request share the rest in the
     proportions they have at the defaults."""
     target = rng.choice(vocab.actions)
-    n = _n_tools(rng)
+    n = n_tools(rng)
     chosen = [target]
     siblings = [a for a in vocab.by_object[target.object_id] if a is not target]
     rng.shuffle(siblings)

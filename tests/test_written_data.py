@@ -1,0 +1,122 @@
+"""The hand-written kinds: the training files (``training/written/*.json``) and the
+validation split made from ``training/heldout/valid_written.json``. They load (every answer
+validates against its tool), keep away from the kinds and objects that evaluation holds
+out, and make training groups whose answers call the tools the group lists."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from training import schemas as S
+from training.make_test_schemas import generate_text
+from training.schemas_written import WRITTEN_DIR, load_written, written_group
+from training.written_spec import load_spec, unwrap
+
+ROOT = Path(__file__).resolve().parent.parent / "training"
+VALID_SPEC = ROOT / "heldout" / "valid_written.json"
+VALID_SPLIT = ROOT / "data" / "valid_written.jsonl"
+TEST_SPEC = ROOT / "heldout" / "test_schemas.json"
+
+
+def _words(text: str) -> str:
+    """Lower case, identifiers split into words: ``giftCard.check_balance`` -> ``gift card
+    check balance``."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def _tool_text(tool: dict) -> str:
+    bare = unwrap(tool)
+    return _words(f"{bare['name']} {bare.get('description', '')}")
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return load_written()
+
+
+def test_every_written_file_loads_with_enough_kinds(specs):
+    files = sorted(WRITTEN_DIR.glob("*.json"))
+    assert len(specs) == len(files) >= 4
+    for path, spec in zip(files, specs, strict=True):
+        templates = sum(len(rw.templates) for rw in spec.rewrites)
+        assert len(spec.kinds) >= 12 and templates >= 150 and len(spec.no_fit) >= 10, path
+
+
+def test_written_kinds_are_not_trained_or_test_kinds(specs):
+    kinds = json.loads((ROOT / "templates" / "kinds.json").read_text())["kinds"]
+    held_out = {kind["name"] for kind in kinds}  # the trained kinds and test_tools' six
+    written = [k for spec in specs for k in spec.kinds]
+    assert len(written) == len(set(written)), "a kind in two files"
+    assert not set(written) & held_out
+    test_spec = load_spec(TEST_SPEC)
+    valid_spec = load_spec(VALID_SPEC)
+    names = [rw.name for spec in specs for rw in spec.rewrites]
+    assert len(names) == len(set(names)), "a tool name in two files"
+    assert not set(names) & {rw.name for rw in test_spec.rewrites + valid_spec.rewrites}
+
+
+def test_written_tools_keep_off_the_held_out_objects(specs):
+    """``valid_unseen`` and ``valid_written`` are about these 25 objects; no training tool
+    names or describes one."""
+    objects = json.loads((ROOT / "vocab" / "heldout_objects.json").read_text())
+    for spec in specs:
+        for rw in spec.rewrites:
+            text = f" {_tool_text(rw.tool)} "
+            hits = [o for o in objects if f" {_words(o)} " in text]
+            assert not hits, (rw.name, hits)
+
+
+def test_valid_written_is_about_the_held_out_objects():
+    objects = [_words(o) for o in json.loads((ROOT / "vocab" / "heldout_objects.json").read_text())]
+    spec = load_spec(VALID_SPEC)
+    covered = {o for rw in spec.rewrites for o in objects if o in _tool_text(rw.tool)}
+    assert len(covered) >= 20, sorted(set(objects) - covered)
+
+
+def test_stored_valid_written_split_is_reproduced():
+    """The command of ``training/data/README.md``:
+    ``python -m training.make_test_schemas training/data/valid_written.jsonl --data
+    training/heldout/valid_written.json --seed 0 --n 400``."""
+    text = generate_text(seed=0, n=400, path=VALID_SPEC)
+    assert text == VALID_SPLIT.read_text(encoding="utf-8")
+
+
+def test_written_groups_call_the_tools_they_list(specs):
+    rng = random.Random(5)
+    shapes: Counter[str] = Counter()
+    for _ in range(80):
+        group = written_group(rng, specs, 16, no_fit=0.15)
+        assert group
+        tools = group[0]["tools"]
+        validators = {
+            unwrap(t)["name"]: Draft202012Validator(unwrap(t)["parameters"]) for t in tools
+        }
+        assert len(validators) == len(tools), "one kind twice in a list"
+        assert len({ex["query"] for ex in group}) == len(group)
+        for ex in group:
+            assert ex["tools"] is tools
+            for call in ex["answers"]:
+                validators[call["name"]].validate(call["arguments"])
+            shapes[str(len(ex["answers"]))] += 1
+    total = sum(shapes.values())
+    assert 0.08 < shapes["0"] / total < 0.22, shapes
+    assert 0.05 < shapes["2"] / total < 0.2, shapes
+
+
+def test_the_fourth_mix_share_draws_written_groups(specs):
+    names = {rw.name for spec in specs for rw in spec.rewrites}
+    lines = S.generate(
+        400, seed=3, mix={"generated": 0.5, "rewritten": 0.0, "original": 0.0, "written": 0.5}
+    )
+    written = [ex for ex in lines if unwrap(ex["tools"][0])["name"] in names]
+    assert 0.2 < len(written) / len(lines) < 0.8
+    three = S.generate(200, seed=3)
+    assert not [ex for ex in three if ex["tools"] and unwrap(ex["tools"][0])["name"] in names]
