@@ -34,6 +34,7 @@ from .written_spec import (
 
 WRITTEN_DIR = Path(__file__).resolve().parent / "written"
 TWO_CALLS = 0.12  # share of requests that ask two listed tools at once
+SAME_TWICE = 0.05  # share that ask one listed tool twice (BFCL calls this "parallel")
 
 
 @functools.cache
@@ -88,12 +89,25 @@ def _two_calls(
     return join_requests(qa, qb, open_a, rng), [ca, cb]
 
 
+def _same_twice(
+    rng: random.Random, offered: list[Rewrite], requests: Requests
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Two requests of one listed tool as one line; None where both calls came out alike."""
+    rw = rng.choice(offered)
+    qa, ca, ta = requests.request(rw, set())
+    qb, cb, _ = requests.request(rw, {qa})
+    if ca == cb:
+        return None, []
+    return join_requests(qa, qb, ends_in_slot(ta.text), rng), [ca, cb]
+
+
 def written_group(
     rng: random.Random, specs: tuple[Spec, ...], size: int, no_fit: float = 0.1
 ) -> list[Example]:
     """Up to ``size`` requests over one tool list of a file drawn by its number of kinds:
     ``no_fit`` of them served by no listed tool (answer ``[]``), :data:`TWO_CALLS` asking
-    two listed tools at once, the rest one call; no query twice."""
+    two listed tools at once, :data:`SAME_TWICE` one listed tool twice (and the two-tool share
+    where one tool is listed), the rest one call; no query twice."""
     spec = rng.choices(specs, [len(s.kinds) for s in specs])[0]
     offered = _tool_list(rng, spec)
     tools = [copy.deepcopy(rw.tool) for rw in offered]
@@ -108,6 +122,8 @@ def written_group(
                 query = _unserved(rng, spec, offered, requests, used)
             elif d < no_fit + TWO_CALLS and len(offered) >= 2:
                 query, answers = _two_calls(rng, offered, requests)
+            elif d < no_fit + TWO_CALLS + SAME_TWICE:
+                query, answers = _same_twice(rng, offered, requests)
             else:
                 query, call, _ = requests.request(rng.choice(offered), used)
                 answers = [call]
