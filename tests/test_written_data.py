@@ -123,3 +123,30 @@ def test_the_fourth_mix_share_draws_written_groups(specs):
     assert 0.2 < len(written) / len(lines) < 0.8
     three = S.generate(200, seed=3)
     assert not [ex for ex in three if ex["tools"] and unwrap(ex["tools"][0])["name"] in names]
+
+
+def test_your_own_written_kinds(tmp_path, capsys):
+    """``--written DIR`` trains on a folder of your own kinds; a folder with none, or a file
+    that does not load, is a usage error that says which."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "devops.json").write_text((WRITTEN_DIR / "devops.json").read_text())
+    out = tmp_path / "train.jsonl"
+    assert S.main([str(out), "--n", "300", "--mix", "0", "0", "0", "1", "--written", str(own)]) == 0
+    names = {rw.name for rw in load_spec(own / "devops.json").rewrites}
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 300
+    assert {unwrap(t)["name"] for ex in lines for t in ex["tools"]} <= names
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit) as stop:
+        S.main([str(out), "--n", "10", "--mix", "0", "0", "0", "1", "--written", str(empty)])
+    assert stop.value.code == 2
+    assert f"no written kinds (*.json) in {empty}" in capsys.readouterr().err
+    broken = json.loads((own / "devops.json").read_text())
+    broken["kinds"][0]["rewrites"][0]["templates"][0]["answer"] = {"nonsense": 1}
+    (own / "devops.json").write_text(json.dumps(broken))
+    load_written.cache_clear()
+    with pytest.raises(SystemExit):
+        S.main([str(out), "--n", "10", "--mix", "0", "0", "0", "1", "--written", str(own)])
+    assert "template 0" in capsys.readouterr().err

@@ -16,7 +16,8 @@ which the trainer packs into one sequence):
 * **original trained kinds**: :func:`training.data.make_group` as it is, so that the
   phrasings learnt before are kept.
 * **written kinds** (a fourth ``--mix`` share, none unless asked): hand-written tool
-  definitions and requests from ``training/written/`` (:mod:`training.schemas_written`),
+  definitions and requests from ``training/written/``, or ``--written DIR``, your own kinds
+  in that format (:mod:`training.schemas_written`),
   realistic where the generated kinds are composed.
 
 Names masked by random strings ("function masking", as the Hammer models train) leave only
@@ -50,8 +51,8 @@ from .schemas_requests import make_value, request_for
 from .schemas_tools import Tool, make_tool, param_schema
 from .schemas_trained import Convert, Rewrite, original_group, rewrite_tool, rewritten_group
 from .schemas_vocab import VOCAB_DIR, Action, Example, Param, Vocab, load_vocab, masked_name
-from .schemas_written import load_written, written_group
-from .written_spec import unwrap
+from .schemas_written import WRITTEN_DIR, load_written, written_group
+from .written_spec import SpecError, unwrap
 
 __all__ = [
     "DEFAULT_MIX",
@@ -109,6 +110,7 @@ def generate(
     chitchat: float = 0.04,
     nest: float = 0.0,
     redeclare: float = 0.0,
+    written: str | None = None,
 ) -> list[Example]:
     """``n`` examples, deterministic for the arguments; groups drawn from ``mix``.  With
     ``split="valid"``, generated kinds come from the held-out objects only.  ``no_fit``,
@@ -117,7 +119,8 @@ def generate(
     (:func:`training.schemas_nesting.nest_group`) and ``redeclare`` that of generated tools
     re-declared as the trained kinds are (:func:`training.schemas_redeclared.redeclare_group`:
     units, enum capitals, optional parameters); 0 draws nothing, so older files are
-    reproduced byte for byte."""
+    reproduced byte for byte.  ``written``: the folder of written kinds (default
+    ``training/written``)."""
     vocab = load_vocab(split)
     mix = mix or DEFAULT_MIX
     names, weights = list(mix), [mix[k] for k in mix]
@@ -128,7 +131,7 @@ def generate(
         source = rng.choices(names, weights)[0]
         size = rng.randint(*group_size)
         if source == "written":  # declared as written: no nesting or re-declaring on top
-            group = written_group(rng, load_written(), size, no_fit)
+            group = written_group(rng, load_written(written or str(WRITTEN_DIR)), size, no_fit)
         elif source == "generated":
             group = generated_group(rng, vocab, size, no_fit, near_miss, chitchat)
             redeclare_group(rng, vocab, group, redeclare)
@@ -199,21 +202,31 @@ def main(argv: list[str] | None = None) -> int:
         help="share of generated tools re-declared as the trained kinds are (other units, "
         "enum capitals, optional parameters; default 0)",
     )
+    ap.add_argument(
+        "--written",
+        metavar="DIR",
+        help="folder of written kinds (*.json in the format of training/written_spec.py) for "
+        "the fourth --mix share (default training/written)",
+    )
     a = ap.parse_args(argv)
     if len(a.mix) not in (3, 4):
         ap.error("--mix takes 3 or 4 shares (generated, rewritten, original, written)")
-    exs = generate(
-        a.n,
-        a.seed,
-        dict(zip(list(SOURCES)[: len(a.mix)], a.mix, strict=True)),
-        tuple(a.group_size),
-        a.split,
-        a.no_fit,
-        a.near_miss,
-        a.chitchat,
-        a.nest,
-        a.redeclare,
-    )
+    try:
+        exs = generate(
+            a.n,
+            a.seed,
+            dict(zip(list(SOURCES)[: len(a.mix)], a.mix, strict=True)),
+            tuple(a.group_size),
+            a.split,
+            a.no_fit,
+            a.near_miss,
+            a.chitchat,
+            a.nest,
+            a.redeclare,
+            a.written,
+        )
+    except SpecError as e:  # a written kinds file that does not load
+        ap.error(str(e))
     with open(a.out, "w", encoding="utf-8") as f:
         for e in exs:
             f.write(json.dumps(e, ensure_ascii=False) + "\n")

@@ -40,7 +40,10 @@ SAME_TWICE = 0.05  # share that ask one listed tool twice (BFCL calls this "para
 @functools.cache
 def load_written(directory: str = str(WRITTEN_DIR)) -> tuple[Spec, ...]:
     """Every data file of ``directory``, in name order, checked as it loads."""
-    return tuple(load_spec(p) for p in sorted(Path(directory).glob("*.json")))
+    specs = tuple(load_spec(p) for p in sorted(Path(directory).glob("*.json")))
+    if not specs:
+        raise SpecError(f"no written kinds (*.json) in {directory}")
+    return specs
 
 
 def _tool_list(rng: random.Random, spec: Spec) -> list[Rewrite]:
