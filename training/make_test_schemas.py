@@ -36,8 +36,6 @@ from .written_spec import (
     Spec,
     SpecError,
     draw,
-    ends_in_slot,
-    join_requests,
     load_spec,
     render,
     unwrap,
@@ -60,7 +58,8 @@ class _Builder:
         self.spec = spec
         self.rng = rng
         self.used: set[str] = set()
-        self.request = Requests(rng).request
+        self.requests = Requests(rng)
+        self.request = self.requests.request
 
     def tools(self, targets: Sequence[Rewrite], avoid: set[str], k: int) -> list[dict[str, Any]]:
         """The targets' tools plus ``k`` distractors of other, non-conflicting kinds."""
@@ -92,16 +91,10 @@ class _Builder:
             if a.kind != b.kind and b.kind not in spec.conflicts[a.kind]:
                 break
         for _ in range(TRIES):
-            qa, ca, ta = self.request(a, set())
-            qb, cb, tb = self.request(b, set())
-            open_a, open_b = ends_in_slot(ta.text), ends_in_slot(tb.text)
-            if open_a and not open_b:
-                (qa, ca), (qb, cb) = (qb, cb), (qa, ca)
-                open_a = False
-            query = join_requests(qa, qb, open_a, rng)
+            query, calls = self.requests.joined(a, b)
             if query not in self.used:
                 tools = self.tools([a, b], set(), rng.randint(*DISTRACTORS_TWO))
-                return self.line(query, tools, [ca, cb])
+                return self.line(query, tools, calls)
         raise SpecError(f"cannot find a distinct two-call request for {a.name} + {b.name}")
 
     def unoffered(self, rw: Rewrite) -> dict[str, Any]:

@@ -83,13 +83,7 @@ def _two_calls(
     rng: random.Random, offered: list[Rewrite], requests: Requests
 ) -> tuple[str, list[dict[str, Any]]]:
     a, b = rng.sample(offered, 2)
-    qa, ca, ta = requests.request(a, set())
-    qb, cb, tb = requests.request(b, set())
-    open_a, open_b = ends_in_slot(ta.text), ends_in_slot(tb.text)
-    if open_a and not open_b:  # the clause ending in free text goes last
-        (qa, ca), (qb, cb) = (qb, cb), (qa, ca)
-        open_a = False
-    return join_requests(qa, qb, open_a, rng), [ca, cb]
+    return requests.joined(a, b)
 
 
 def _same_twice(

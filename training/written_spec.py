@@ -308,6 +308,17 @@ class Requests:
                     return text, call(rw, answer, t.where), t
         raise SpecError(f"{rw.name}: cannot find another distinct request")
 
+    def joined(self, a: Rewrite, b: Rewrite) -> tuple[str, list[dict[str, Any]]]:
+        """A request for ``a`` and one for ``b`` as one line, the one that ends in a slot's
+        free text last (it would swallow the other), and the two calls in that order."""
+        qa, ca, ta = self.request(a, set())
+        qb, cb, tb = self.request(b, set())
+        open_a, open_b = ends_in_slot(ta.text), ends_in_slot(tb.text)
+        if open_a and not open_b:
+            (qa, ca), (qb, cb) = (qb, cb), (qa, ca)
+            open_a = False
+        return join_requests(qa, qb, open_a, self.rng), [ca, cb]
+
 
 def ends_in_slot(text: str) -> bool:
     """Whether a request ends in a slot (free text there would swallow a joined clause)."""
