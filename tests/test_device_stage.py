@@ -175,7 +175,7 @@ def test_the_device_stage_trains_an_adapter_with_only_what_that_machine_has(tmp_
             (pack / str(index) / f"base.part{index}").read_bytes()
         )
     valid = tmp_path / "valid.jsonl"
-    lines = (PROJECT_ROOT / "training/data/valid_unseen.jsonl").read_text().splitlines()[:20]
+    lines = (PROJECT_ROOT / "training/data/valid_written.jsonl").read_text().splitlines()[:20]
     valid.write_text("\n".join(lines) + "\n")
     recipe = json.loads((PROJECT_ROOT / "training/recipe_device.json").read_text())
     stage = recipe["stages"][0]
