@@ -1,8 +1,8 @@
 """Training data that makes a model read the schema: tool definitions by the thousand.
 
 The lines are the same ``{"query", "tools", "answers"}`` records as :mod:`training.data`.
-Three or four sources are mixed, group by group (a group is several requests over one tool list,
-which the trainer packs into one sequence):
+Three or four sources are mixed, group by group (a group is several requests over one tool
+list, which the trainer packs into one sequence):
 
 * **generated kinds**: an object and one of its actions (``training/vocab/apis.json``) make a
   tool.  Its name, parameter keys, descriptions and key order are drawn afresh for every
@@ -16,9 +16,9 @@ which the trainer packs into one sequence):
 * **original trained kinds**: :func:`training.data.make_group` as it is, so that the
   phrasings learnt before are kept.
 * **written kinds** (a fourth ``--mix`` share, none unless asked): hand-written tool
-  definitions and requests from ``training/written/``, or ``--written DIR``, your own kinds
-  in that format (:mod:`training.schemas_written`),
-  realistic where the generated kinds are composed.
+  definitions and requests, realistic where the generated kinds are composed, from
+  ``training/written/`` or, with ``--written DIR``, your own kinds in that format
+  (:mod:`training.schemas_written`).
 
 Names masked by random strings ("function masking", as the Hammer models train) leave only
 the descriptions to go by.  Function names of the BFCL evaluation set
@@ -132,12 +132,12 @@ def generate(
         size = rng.randint(*group_size)
         if source == "written":  # declared as written: no nesting or re-declaring on top
             group = written_group(rng, load_written(written or str(WRITTEN_DIR)), size, no_fit)
-        elif source == "generated":
-            group = generated_group(rng, vocab, size, no_fit, near_miss, chitchat)
-            redeclare_group(rng, vocab, group, redeclare)
-            nest_group(rng, vocab, group, nest)
         else:
-            group = SOURCES[source](rng, vocab, size)
+            if source == "generated":
+                group = generated_group(rng, vocab, size, no_fit, near_miss, chitchat)
+                redeclare_group(rng, vocab, group, redeclare)
+            else:
+                group = SOURCES[source](rng, vocab, size)
             nest_group(rng, vocab, group, nest)
         for ex in group:
             key = (ex["query"], unwrap(ex["tools"][0])["name"] if ex["tools"] else "")
