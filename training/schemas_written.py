@@ -79,13 +79,6 @@ def _unserved(
     return requests.request(rng.choice(spec.by_kind[rng.choice(pool)]), used)[0]
 
 
-def _two_calls(
-    rng: random.Random, offered: list[Rewrite], requests: Requests
-) -> tuple[str, list[dict[str, Any]]]:
-    a, b = rng.sample(offered, 2)
-    return requests.joined(a, b)
-
-
 def _same_twice(
     rng: random.Random, offered: list[Rewrite], requests: Requests
 ) -> tuple[str | None, list[dict[str, Any]]]:
@@ -118,7 +111,7 @@ def written_group(
             if d < no_fit:
                 query = _unserved(rng, spec, offered, requests, used)
             elif d < no_fit + TWO_CALLS and len(offered) >= 2:
-                query, answers = _two_calls(rng, offered, requests)
+                query, answers = requests.joined(*rng.sample(offered, 2))
             elif d < no_fit + TWO_CALLS + SAME_TWICE:
                 query, answers = _same_twice(rng, offered, requests)
             else:
