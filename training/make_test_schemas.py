@@ -59,7 +59,6 @@ class _Builder:
         self.rng = rng
         self.used: set[str] = set()
         self.requests = Requests(rng)
-        self.request = self.requests.request
 
     def tools(self, targets: Sequence[Rewrite], avoid: set[str], k: int) -> list[dict[str, Any]]:
         """The targets' tools plus ``k`` distractors of other, non-conflicting kinds."""
@@ -81,7 +80,7 @@ class _Builder:
         return {"query": query, "tools": tools, "answers": answers}
 
     def single(self, rw: Rewrite) -> dict[str, Any]:
-        query, call, _ = self.request(rw, self.used)
+        query, call, _ = self.requests.request(rw, self.used)
         return self.line(query, self.tools([rw], set(), self.rng.randint(*DISTRACTORS)), [call])
 
     def double(self) -> dict[str, Any]:
@@ -99,7 +98,7 @@ class _Builder:
 
     def unoffered(self, rw: Rewrite) -> dict[str, Any]:
         """A request for ``rw``'s kind, offered only tools that cannot serve it."""
-        query, _, _ = self.request(rw, self.used)
+        query, _, _ = self.requests.request(rw, self.used)
         blocked = {rw.kind} | self.spec.conflicts[rw.kind]
         return self.line(query, self.tools([], blocked, self.rng.randint(*TOOLS_NO_FIT)), [])
 
