@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 
 from training import schemas as S
 from training.make_test_schemas import generate_text
+from training.schemas_names import split_words
 from training.schemas_written import WRITTEN_DIR, load_written, written_group
 from training.written_spec import load_spec, unwrap
 
@@ -28,8 +29,7 @@ TEST_SPEC = ROOT / "heldout" / "test_schemas.json"
 def _words(text: str) -> str:
     """Lower case, identifiers split into words: ``giftCard.check_balance`` -> ``gift card
     check balance``."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+    return " ".join(split_words(re.sub(r"[^A-Za-z0-9]+", " ", text)))
 
 
 def _tool_text(tool: dict) -> str:
