@@ -23,6 +23,8 @@ from training.written_spec import load_spec, unwrap
 ROOT = Path(__file__).resolve().parent.parent / "training"
 VALID_SPEC = ROOT / "heldout" / "valid_written.json"
 VALID_SPLIT = ROOT / "data" / "valid_written.jsonl"
+REWRITTEN_SPEC = ROOT / "heldout" / "valid_rewritten.json"
+REWRITTEN_SPLIT = ROOT / "data" / "valid_rewritten.jsonl"
 TEST_SPEC = ROOT / "heldout" / "test_schemas.json"
 
 
@@ -50,17 +52,26 @@ def test_every_written_file_loads_with_enough_kinds(specs):
         assert len(spec.kinds) >= 12 and templates >= 150 and len(spec.no_fit) >= 10, path
 
 
-def test_written_kinds_are_not_trained_or_test_kinds(specs):
-    kinds = json.loads((ROOT / "templates" / "kinds.json").read_text())["kinds"]
-    held_out = {kind["name"] for kind in kinds}  # the trained kinds and test_tools' six
+def test_written_kinds_are_new_or_re_declare_trained_ones(specs):
+    """A file is new kinds (none of ``kinds.json``), or, marked ``"redeclares": "trained"``,
+    trained kinds declared the way other APIs would; never a kind of ``test_tools``, and no
+    tool name of the test or validation files."""
+    document = json.loads((ROOT / "templates" / "kinds.json").read_text())
+    every_kind = {kind["name"] for kind in document["kinds"]}
+    test_kinds = set(document["held_out_kinds"])
+    files = sorted(WRITTEN_DIR.glob("*.json"))
+    for path, spec in zip(files, specs, strict=True):
+        marked = json.loads(path.read_text()).get("redeclares") == "trained"
+        allowed = every_kind - test_kinds if marked else set()
+        assert set(spec.kinds) & every_kind <= allowed, path
+        assert not marked or set(spec.kinds) <= allowed, path
     written = [k for spec in specs for k in spec.kinds]
     assert len(written) == len(set(written)), "a kind in two files"
-    assert not set(written) & held_out
-    test_spec = load_spec(TEST_SPEC)
-    valid_spec = load_spec(VALID_SPEC)
+    held_out = [load_spec(path) for path in (TEST_SPEC, VALID_SPEC, REWRITTEN_SPEC)]
     names = [rw.name for spec in specs for rw in spec.rewrites]
     assert len(names) == len(set(names)), "a tool name in two files"
-    assert not set(names) & {rw.name for rw in test_spec.rewrites + valid_spec.rewrites}
+    assert not set(names) & {rw.name for spec in held_out for rw in spec.rewrites}
+    assert not set(names) & every_kind, "a trained kind's own name"
 
 
 def test_written_tools_keep_off_the_held_out_objects(specs):
@@ -81,12 +92,25 @@ def test_valid_written_is_about_the_held_out_objects():
     assert len(covered) >= 20, sorted(set(objects) - covered)
 
 
-def test_stored_valid_written_split_is_reproduced():
-    """The command of ``training/data/README.md``:
-    ``python -m training.make_test_schemas training/data/valid_written.jsonl --data
+@pytest.mark.parametrize(
+    "spec, split", [(VALID_SPEC, VALID_SPLIT), (REWRITTEN_SPEC, REWRITTEN_SPLIT)]
+)
+def test_stored_written_validation_splits_are_reproduced(spec, split):
+    """The commands of ``training/data/README.md``, e.g. ``python -m
+    training.make_test_schemas training/data/valid_written.jsonl --data
     training/heldout/valid_written.json --seed 0 --n 400``."""
-    text = generate_text(seed=0, n=400, path=VALID_SPEC)
-    assert text == VALID_SPLIT.read_text(encoding="utf-8")
+    text = generate_text(seed=0, n=400, path=spec)
+    assert text == split.read_text(encoding="utf-8")
+
+
+def test_valid_rewritten_re_declares_trained_kinds():
+    """``valid_rewritten`` is ``test_schemas``' question on validation: trained kinds under
+    definitions written apart from the training files."""
+    document = json.loads((ROOT / "templates" / "kinds.json").read_text())
+    trained = {k["name"] for k in document["kinds"]} - set(document["held_out_kinds"])
+    spec = load_spec(REWRITTEN_SPEC)
+    assert len(spec.kinds) >= 20 and set(spec.kinds) <= trained
+    assert not {rw.name for rw in spec.rewrites} & trained
 
 
 def test_written_groups_call_the_tools_they_list(specs):
