@@ -21,6 +21,7 @@ import orjson
 
 from workers.engine import install_llama_log_handler
 from workers.llama_load import load_llama
+from workers.nullable import model_tools
 from workers.prompts import NeedlePromptFormat
 from workers.toolset import normalize_tools
 
@@ -31,7 +32,8 @@ def prompts(count: int) -> list[bytes]:
     rows = [orjson.loads(x) for x in BFCL_LIKE.read_bytes().splitlines() if x.strip()]
     fmt = NeedlePromptFormat()
     return [
-        fmt.render(normalize_tools(row["tools"]), row["query"]).encode() for row in rows[:count]
+        fmt.render(model_tools(normalize_tools(row["tools"])), row["query"]).encode()
+        for row in rows[:count]
     ]
 
 

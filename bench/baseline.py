@@ -85,11 +85,12 @@ def run_baseline(
             raw_tools = document.get("tools", default_tools)
             key = orjson.dumps(raw_tools)
             if key not in prepared:
-                tools = normalize_tools(raw_tools)
-                schema = answer_schema(tools, decoding.max_calls, decoding.max_string_length)
-                prepared[key] = (ToolSet(tools), json_schema_to_gbnf(json.dumps(schema)))
+                toolset = ToolSet(normalize_tools(raw_tools))
+                shown = toolset.model_tools
+                schema = answer_schema(shown, decoding.max_calls, decoding.max_string_length)
+                prepared[key] = (toolset, json_schema_to_gbnf(json.dumps(schema)))
             toolset, gbnf = prepared[key]
-            text = prompt_format.render(toolset.tools, document["query"])
+            text = prompt_format.render(toolset.model_tools, document["query"])
             tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=False)
             cached = llm.input_ids[: llm.n_tokens].tolist()
             reused = next(

@@ -35,6 +35,7 @@ import orjson
 from pipeline.models import resolve_model
 from workers.engine import install_llama_log_handler
 from workers.llama_load import load_llama
+from workers.nullable import model_tools
 from workers.prompts import NeedlePromptFormat
 from workers.toolset import normalize_tools
 
@@ -46,7 +47,7 @@ def shared_tool_prompts(count: int) -> list[str]:
     commonest = Counter(orjson.dumps(r["tools"]) for r in rows).most_common(1)[0][0]
     fmt = NeedlePromptFormat()
     return [
-        fmt.render(normalize_tools(r["tools"]), r["query"])
+        fmt.render(model_tools(normalize_tools(r["tools"])), r["query"])
         for r in rows
         if orjson.dumps(r["tools"]) == commonest
     ][:count]

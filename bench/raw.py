@@ -33,6 +33,7 @@ import orjson
 from bench.baseline import load_bench_llama
 from bench.runs import status_kb
 from workers.engine import DecodingSettings, LlamaEngine, install_llama_log_handler
+from workers.nullable import model_tools
 from workers.prompts import make_prompt_format
 from workers.toolset import ToolSet, answer_schema, normalize_tools
 
@@ -67,7 +68,7 @@ def raw_run(
             held.extend(chunk)
 
     for row in _rows(requests):
-        tools = normalize_tools(row["tools"])
+        tools = model_tools(normalize_tools(row["tools"]))
         text = fmt.render(tools, row["query"])
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=False)
         common = 0
@@ -116,10 +117,12 @@ def forced_share(
         tools = normalize_tools(row["tools"])
         key = orjson.dumps(tools)
         if key not in grammars:
-            schema = answer_schema(tools, settings.max_calls, settings.max_string_length)
-            grammars[key] = (ToolSet(tools), engine.compile_grammar(schema))
+            toolset = ToolSet(tools)
+            shown = toolset.model_tools
+            schema = answer_schema(shown, settings.max_calls, settings.max_string_length)
+            grammars[key] = (toolset, engine.compile_grammar(schema))
         toolset, grammar = grammars[key]
-        tokens = engine.tokenize(fmt.render(toolset.tools, row["query"]))
+        tokens = engine.tokenize(fmt.render(toolset.model_tools, row["query"]))
         completion = engine.complete(tokens, grammar, settings)
         totals["requests"] += 1
         totals["tokens"] += completion.completion_tokens

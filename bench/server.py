@@ -40,6 +40,7 @@ import orjson
 from pipeline.models import resolve_model
 from workers.engine import DecodingSettings
 from workers.llama_load import cpu_has_amx
+from workers.nullable import model_tools
 from workers.prompts import NeedlePromptFormat
 from workers.toolset import answer_schema, normalize_tools
 
@@ -118,7 +119,7 @@ def server_answers(
     schemas: dict[str, Any] = {}
 
     def body(request: dict[str, Any]) -> dict[str, Any]:
-        tools = normalize_tools(request["tools"])
+        tools = model_tools(normalize_tools(request["tools"]))
         key = orjson.dumps(request["tools"]).decode()
         schema = schemas.get(key)
         if schema is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from workers.nullable import drop_nulls, model_tool, model_tools
 from workers.prompts import NeedlePromptFormat
 from workers.toolset import ToolSchemaError, normalize_tools
 
@@ -41,21 +42,38 @@ def _prompt_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def format_prompt(tools: Sequence[Mapping[str, Any]], query: str) -> str:
     """``<tools>[...]</tools><query>...</query>``, byte for byte the prompt the pipeline's
-    worker renders for these tools and query; the model continues with the answer."""
-    return _PROMPT_FORMAT.render(_prompt_tools(tools), query)
+    worker renders for these tools and query (nullable properties shown as optional ones:
+    :mod:`workers.nullable`); the model continues with the answer."""
+    return _PROMPT_FORMAT.render(model_tools(_prompt_tools(tools)), query)
+
+
+def _ordered_calls(answers: list[dict], tools: list[dict] | None, written: bool) -> list[dict]:
+    """``answers`` with arguments in grammar order (that of the tools as the worker shows
+    them to the model, OpenAI's wrapper taken off); ``written``: as the model writes them,
+    a required nullable argument's ``null`` left out (the worker puts it back)."""
+    shown = {t["name"]: model_tool(t) for t in (_prompt_tools(tools) if tools else [])}
+    calls = []
+    for a in answers:
+        if a["name"] not in shown:
+            calls.append({"name": a["name"], "arguments": order_arguments(a["arguments"], {})})
+            continue
+        tool, nulls = shown[a["name"]]
+        arguments = drop_nulls(a["arguments"], nulls) if written else a["arguments"]
+        calls.append(
+            {"name": a["name"], "arguments": order_arguments(arguments, tool["parameters"])}
+        )
+    return calls
 
 
 def format_answer(answers: list[dict], tools: list[dict] | None = None) -> str:
-    """The answer the model learns to write: compact JSON, arguments in grammar order (that
-    of the tools as the worker reads them, OpenAI's wrapper taken off)."""
-    by_name = {t["name"]: t for t in (_prompt_tools(tools) if tools else [])}
-    calls = []
-    for a in answers:
-        params = by_name.get(a["name"], {}).get("parameters", {})
-        calls.append({"name": a["name"], "arguments": order_arguments(a["arguments"], params)})
+    """The answer the model learns to write: compact JSON, arguments in grammar order, no
+    ``null`` the worker puts back (:func:`_ordered_calls`)."""
+    calls = _ordered_calls(answers, tools, written=True)
     return json.dumps(calls, separators=(",", ":"), ensure_ascii=False)
 
 
 def _canon_answers(ex: dict) -> dict:
-    ex["answers"] = json.loads(format_answer(ex["answers"], ex["tools"]))
+    """A labelled example's answers in grammar order (its ``null`` values kept: a label is
+    what the worker outputs)."""
+    ex["answers"] = json.loads(json.dumps(_ordered_calls(ex["answers"], ex["tools"], False)))
     return ex

@@ -183,7 +183,8 @@ class JobHandler:
             span.set_attribute("needle.prompt.format", self.prompt_format.name)
             span.set_attribute("needle.tools.count", len(job.tools))
             prepared = self.prepare_tools(job.tools_key, job.tools, job.choice)
-            text = self.prompt_format.render(prepared.toolset.tools, job.query, job.history)
+            shown = prepared.toolset.model_tools
+            text = self.prompt_format.render(shown, job.query, job.history)
             tokens = self.engine.tokenize(text)
             span.set_attribute("needle.prompt.tokens", len(tokens))
             reused = getattr(self.engine, "cached_prefix_length", None)

@@ -72,13 +72,15 @@ class ToolsetCache:
         self, key: str, tools: list[dict[str, Any]], choice: ToolChoice
     ) -> PreparedTools:
         decoding = self.decoding
-        schema = answer_schema(tools, decoding.max_calls, decoding.max_string_length, choice)
+        toolset = ToolSet(tools, key)
+        shown = toolset.model_tools
+        schema = answer_schema(shown, decoding.max_calls, decoding.max_string_length, choice)
         try:
             grammar = self.compile_grammar(schema)
         except GrammarError as exc:
-            failure = RequestFailed("invalid_tool_schema", self._grammar_failure(tools, exc))
-            return PreparedTools(ToolSet(tools, key), None, failure)
-        return PreparedTools(ToolSet(tools, key), grammar)
+            failure = RequestFailed("invalid_tool_schema", self._grammar_failure(shown, exc))
+            return PreparedTools(toolset, None, failure)
+        return PreparedTools(toolset, grammar)
 
     def _grammar_failure(self, tools: list[dict[str, Any]], error: GrammarError) -> str:
         """Which tool the grammar cannot take, and the keyword, from compiling each alone."""

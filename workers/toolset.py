@@ -19,6 +19,8 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from workers.nullable import Nulls, fill_nulls, model_tool
+
 TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -287,11 +289,17 @@ class CallValidationError(Exception):
 
 @dataclass
 class ToolSet:
-    """Everything derived from one tool list, built once and reused across requests."""
+    """Everything derived from one tool list, built once and reused across requests.
+
+    ``model_tools`` are the tools as the model is shown them and its grammar built from
+    (nullable properties as plain optional ones: :mod:`workers.nullable`); calls are
+    validated against ``tools``, as sent, once their ``null`` values are back."""
 
     tools: list[dict[str, Any]]
     key: str = ""
+    model_tools: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
+    _nulls: dict[str, Nulls] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -299,6 +307,9 @@ class ToolSet:
         self._validators = {
             tool["name"]: Draft202012Validator(tool["parameters"]) for tool in self.tools
         }
+        views = [model_tool(tool) for tool in self.tools]
+        self.model_tools = [view for view, _ in views]
+        self._nulls = {view["name"]: nulls for view, nulls in views}
 
     @property
     def names(self) -> list[str]:
@@ -318,7 +329,7 @@ class ToolSet:
             validator = self._validators.get(name) if isinstance(name, str) else None
             if validator is None:
                 raise CallValidationError(f"calls[{index}] names unknown tool {name!r}", index)
-            arguments = call.get("arguments", {})
+            arguments = fill_nulls(call.get("arguments", {}), self._nulls[name])
             error = next(iter(sorted(validator.iter_errors(arguments), key=_error_depth)), None)
             if error is not None:
                 path = "/".join(str(p) for p in error.absolute_path) or "(root)"
