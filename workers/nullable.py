@@ -15,6 +15,7 @@ stay byte for byte the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,41 +108,49 @@ def model_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [model_tool(tool)[0] for tool in tools]
 
 
-def fill_nulls(arguments: Any, nulls: Nulls) -> Any:
-    """A copy of ``arguments`` with ``null`` for each required nullable property left out
-    (in nested objects and array items too), keys in the order the tool declares them;
-    ``arguments`` itself for a tool with no such property."""
+def _each_object(
+    arguments: Any, nulls: Nulls, change: Callable[[dict[str, Any], Nulls], dict[str, Any]]
+) -> Any:
+    """``arguments`` with ``change`` applied to each object that ``nulls`` describes (nested
+    objects and array items first); ``arguments`` itself where it describes none."""
     if not nulls or not isinstance(arguments, dict | list):
         return arguments
     if isinstance(arguments, list):
         if nulls.items is None:
             return arguments
-        return [fill_nulls(item, nulls.items) for item in arguments]
-    result = dict(arguments)
-    for name in nulls.required:
-        result.setdefault(name, None)
-    for name, inner in nulls.properties.items():
-        if name in result:
-            result[name] = fill_nulls(result[name], inner)
+        return [_each_object(item, nulls.items, change) for item in arguments]
+    inner = nulls.properties
+    return change(
+        {
+            name: _each_object(value, inner[name], change) if name in inner else value
+            for name, value in arguments.items()
+        },
+        nulls,
+    )
+
+
+def _with_nulls(arguments: dict[str, Any], nulls: Nulls) -> dict[str, Any]:
+    filled = {name: None for name in nulls.required} | arguments
     rank = {name: place for place, name in enumerate(nulls.order)}
-    return dict(sorted(result.items(), key=lambda item: rank.get(item[0], len(rank))))
+    return dict(sorted(filled.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
+def _without_nulls(arguments: dict[str, Any], nulls: Nulls) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in arguments.items()
+        if not (value is None and name in nulls.required)
+    }
+
+
+def fill_nulls(arguments: Any, nulls: Nulls) -> Any:
+    """A copy of ``arguments`` with ``null`` for each required nullable property left out
+    (in nested objects and array items too), keys in the order the tool declares them;
+    ``arguments`` itself for a tool with no such property."""
+    return _each_object(arguments, nulls, _with_nulls)
 
 
 def drop_nulls(arguments: Any, nulls: Nulls) -> Any:
     """The arguments the model learns to write: the required nullable properties that are
     ``null`` left out (what :func:`fill_nulls` puts back)."""
-    if not nulls or not isinstance(arguments, dict | list):
-        return arguments
-    if isinstance(arguments, list):
-        if nulls.items is None:
-            return arguments
-        return [drop_nulls(item, nulls.items) for item in arguments]
-    result = {
-        name: value
-        for name, value in arguments.items()
-        if not (value is None and name in nulls.required)
-    }
-    for name, inner in nulls.properties.items():
-        if name in result:
-            result[name] = drop_nulls(result[name], inner)
-    return result
+    return _each_object(arguments, nulls, _without_nulls)
