@@ -99,6 +99,7 @@ def test_left_out_nullables_come_back_as_null_in_declared_order_and_validate():
     assert not list(Draft202012Validator(tool["parameters"]).iter_errors(filled))
     assert list(Draft202012Validator(tool["parameters"]).iter_errors(written))  # as written: not
     assert drop_nulls(filled, nulls) == written
+    assert drop_nulls(written | {"note": None}, nulls) == written  # optional: left out too
     given = {"venue": "Lula", "party": 4, "seating": "out", "contact": {"name": "K", "phone": "1"}}
     assert fill_nulls(given | {"guests": []}, nulls) == given | {"guests": []}
 

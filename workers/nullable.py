@@ -23,15 +23,17 @@ from typing import Any
 @dataclass
 class Nulls:
     """Where a tool's answer gets ``null`` back: the properties of one object that were
-    required and nullable, and the same for its nested objects and array items."""
+    required and nullable, and the same for its nested objects and array items. (Its
+    ``optional`` nullable properties are left out when ``null``, and not put back.)"""
 
     required: list[str] = field(default_factory=list)
+    optional: list[str] = field(default_factory=list)
     properties: dict[str, Nulls] = field(default_factory=dict)
     items: Nulls | None = None
     order: list[str] = field(default_factory=list)  # the object's properties, as declared
 
     def __bool__(self) -> bool:
-        return bool(self.required or self.properties or self.items)
+        return bool(self.required or self.optional or self.properties or self.items)
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -81,6 +83,8 @@ def _relax(schema: Any) -> tuple[Any, Nulls]:
             if plain is not None and name in required:
                 required.remove(name)
                 nulls.required.append(name)
+            elif plain is not None:
+                nulls.optional.append(name)
             relaxed, inner = _relax(plain if plain is not None else child)
             relaxed_properties[name] = relaxed
             if inner:
@@ -139,7 +143,7 @@ def _without_nulls(arguments: dict[str, Any], nulls: Nulls) -> dict[str, Any]:
     return {
         name: value
         for name, value in arguments.items()
-        if not (value is None and name in nulls.required)
+        if not (value is None and (name in nulls.required or name in nulls.optional))
     }
 
 
@@ -151,6 +155,7 @@ def fill_nulls(arguments: Any, nulls: Nulls) -> Any:
 
 
 def drop_nulls(arguments: Any, nulls: Nulls) -> Any:
-    """The arguments the model learns to write: the required nullable properties that are
-    ``null`` left out (what :func:`fill_nulls` puts back)."""
+    """The arguments the model learns to write: the nullable properties that are ``null``
+    left out (the model is shown them as not nullable; :func:`fill_nulls` puts back those
+    that were required)."""
     return _each_object(arguments, nulls, _without_nulls)
