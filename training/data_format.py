@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from workers.nullable import drop_nulls, model_tool, model_tools
+from workers.nullable import Nulls, drop_nulls, model_tool
 from workers.prompts import NeedlePromptFormat
 from workers.toolset import ToolSchemaError, normalize_tools
 
@@ -40,18 +40,29 @@ def _prompt_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return normalized
 
 
+@functools.lru_cache(maxsize=4096)
+def _shown_tool(tool_json: bytes) -> tuple[dict[str, Any], Nulls]:
+    return model_tool(orjson.loads(tool_json))
+
+
+def _shown_tools(tools: Sequence[Mapping[str, Any]]) -> list[tuple[dict[str, Any], Nulls]]:
+    """``tools`` as the worker shows them to the model (:func:`workers.nullable.
+    model_tool`), each distinct tool worked out once (shared dicts: read them only)."""
+    return [_shown_tool(orjson.dumps(tool)) for tool in _prompt_tools(tools)]
+
+
 def format_prompt(tools: Sequence[Mapping[str, Any]], query: str) -> str:
     """``<tools>[...]</tools><query>...</query>``, byte for byte the prompt the pipeline's
     worker renders for these tools and query (nullable properties shown as optional ones:
     :mod:`workers.nullable`); the model continues with the answer."""
-    return _PROMPT_FORMAT.render(model_tools(_prompt_tools(tools)), query)
+    return _PROMPT_FORMAT.render([tool for tool, _ in _shown_tools(tools)], query)
 
 
 def _ordered_calls(answers: list[dict], tools: list[dict] | None, written: bool) -> list[dict]:
     """``answers`` with arguments in grammar order (that of the tools as the worker shows
     them to the model, OpenAI's wrapper taken off); ``written``: as the model writes them,
     a required nullable argument's ``null`` left out (the worker puts it back)."""
-    shown = {t["name"]: model_tool(t) for t in (_prompt_tools(tools) if tools else [])}
+    shown = {tool["name"]: (tool, nulls) for tool, nulls in (_shown_tools(tools) if tools else [])}
     calls = []
     for a in answers:
         if a["name"] not in shown:
