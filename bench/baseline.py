@@ -28,7 +28,7 @@ import orjson
 from workers.engine import DecodingSettings, install_llama_log_handler
 from workers.llama_load import load_llama
 from workers.prompts import make_prompt_format
-from workers.toolset import ToolSet, answer_schema, normalize_tools
+from workers.toolset import ToolSet, normalize_tools
 
 
 def load_bench_llama(model_path: str, threads: int) -> Any:
@@ -86,8 +86,7 @@ def run_baseline(
             key = orjson.dumps(raw_tools)
             if key not in prepared:
                 toolset = ToolSet(normalize_tools(raw_tools))
-                shown = toolset.model_tools
-                schema = answer_schema(shown, decoding.max_calls, decoding.max_string_length)
+                schema = toolset.answer_schema(decoding.max_calls, decoding.max_string_length)
                 prepared[key] = (toolset, json_schema_to_gbnf(json.dumps(schema)))
             toolset, gbnf = prepared[key]
             text = prompt_format.render(toolset.model_tools, document["query"])

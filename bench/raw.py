@@ -35,7 +35,7 @@ from bench.runs import status_kb
 from workers.engine import DecodingSettings, LlamaEngine, install_llama_log_handler
 from workers.nullable import model_tools
 from workers.prompts import make_prompt_format
-from workers.toolset import ToolSet, answer_schema, normalize_tools
+from workers.toolset import ToolSet, normalize_tools
 
 
 def _rows(path: str | Path) -> list[dict[str, Any]]:
@@ -118,8 +118,7 @@ def forced_share(
         key = orjson.dumps(tools)
         if key not in grammars:
             toolset = ToolSet(tools)
-            shown = toolset.model_tools
-            schema = answer_schema(shown, settings.max_calls, settings.max_string_length)
+            schema = toolset.answer_schema(settings.max_calls, settings.max_string_length)
             grammars[key] = (toolset, engine.compile_grammar(schema))
         toolset, grammar = grammars[key]
         tokens = engine.tokenize(fmt.render(toolset.model_tools, row["query"]))

@@ -40,9 +40,8 @@ import orjson
 from pipeline.models import resolve_model
 from workers.engine import DecodingSettings
 from workers.llama_load import cpu_has_amx
-from workers.nullable import model_tools
 from workers.prompts import NeedlePromptFormat
-from workers.toolset import answer_schema, normalize_tools
+from workers.toolset import ToolSet, normalize_tools
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 120.0
@@ -116,17 +115,17 @@ def server_answers(
     """Every request through llama-server, ``2 * parallel`` in flight; (answers by id, wall s)."""
     settings = DecodingSettings()
     prompts = NeedlePromptFormat()
-    schemas: dict[str, Any] = {}
+    toolsets: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {}  # shown, schema
 
     def body(request: dict[str, Any]) -> dict[str, Any]:
-        tools = model_tools(normalize_tools(request["tools"]))
         key = orjson.dumps(request["tools"]).decode()
-        schema = schemas.get(key)
-        if schema is None:
-            schema = answer_schema(tools, settings.max_calls, settings.max_string_length)
-            schemas[key] = schema
+        if key not in toolsets:
+            toolset = ToolSet(normalize_tools(request["tools"]))
+            schema = toolset.answer_schema(settings.max_calls, settings.max_string_length)
+            toolsets[key] = (toolset.model_tools, schema)
+        shown, schema = toolsets[key]
         return {
-            "prompt": prompts.render(tools, request["query"]),
+            "prompt": prompts.render(shown, request["query"]),
             "n_predict": settings.max_tokens,
             "temperature": 0.0,
             "top_k": 1,

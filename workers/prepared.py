@@ -14,7 +14,7 @@ from typing import Any
 from workers.engine import DecodingSettings
 from workers.errors import ErrorType
 from workers.grammar import GrammarError, describe
-from workers.toolset import ToolChoice, ToolSet, answer_schema, arguments_schema
+from workers.toolset import ToolChoice, ToolSet, arguments_schema
 
 TOOLSET_CACHE_SIZE = 32
 
@@ -73,12 +73,12 @@ class ToolsetCache:
     ) -> PreparedTools:
         decoding = self.decoding
         toolset = ToolSet(tools, key)
-        shown = toolset.model_tools
-        schema = answer_schema(shown, decoding.max_calls, decoding.max_string_length, choice)
+        schema = toolset.answer_schema(decoding.max_calls, decoding.max_string_length, choice)
         try:
             grammar = self.compile_grammar(schema)
         except GrammarError as exc:
-            failure = RequestFailed("invalid_tool_schema", self._grammar_failure(shown, exc))
+            failure = self._grammar_failure(toolset.model_tools, exc)
+            failure = RequestFailed("invalid_tool_schema", failure)
             return PreparedTools(toolset, None, failure)
         return PreparedTools(toolset, grammar)
 

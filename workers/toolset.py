@@ -315,6 +315,16 @@ class ToolSet:
     def names(self) -> list[str]:
         return [tool["name"] for tool in self.tools]
 
+    def answer_schema(
+        self,
+        max_calls: int,
+        max_string_length: int,
+        choice: ToolChoice = ToolChoice(),
+    ) -> dict[str, Any]:
+        """The answer grammar's schema (:func:`answer_schema`), of the tools as the model
+        is shown them."""
+        return answer_schema(self.model_tools, max_calls, max_string_length, choice)
+
     def validate_calls(self, calls: object) -> list[dict[str, Any]]:
         """Check a parsed answer; return the calls as ``{"name", "arguments"}`` dicts."""
         if not isinstance(calls, list):
