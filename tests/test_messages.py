@@ -7,7 +7,7 @@ from __future__ import annotations
 import anyio
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.results import ResultLine, ResultLineError, decode_line, encode_line
@@ -144,6 +144,7 @@ FIELDS = st.sampled_from(
 )  # fmt: skip
 
 
+@settings(deadline=None)  # a test of what decodes, not of how fast: no time limit
 @given(
     st.sampled_from(["result", "job", "ready", "init", "fatal", "shutdown", "other"]),
     st.dictionaries(FIELDS, JSON, max_size=12),
