@@ -77,9 +77,8 @@ class ToolsetCache:
         try:
             grammar = self.compile_grammar(schema)
         except GrammarError as exc:
-            failure = self._grammar_failure(toolset.model_tools, exc)
-            failure = RequestFailed("invalid_tool_schema", failure)
-            return PreparedTools(toolset, None, failure)
+            message = self._grammar_failure(toolset.model_tools, exc)
+            return PreparedTools(toolset, None, RequestFailed("invalid_tool_schema", message))
         return PreparedTools(toolset, grammar)
 
     def _grammar_failure(self, tools: list[dict[str, Any]], error: GrammarError) -> str:
