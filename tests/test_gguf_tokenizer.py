@@ -93,6 +93,8 @@ def test_training_encodes_the_same_items(tokenizers_pair, examples) -> None:
     assert len(got) == len(expected) > 300
     assert got == expected
     assert any(w == 4.0 for item in got for w in item.answer_weights or [])
+    # as a lent GPU machine encodes them: in forked processes, a chunk each
+    assert encode_examples(some, ours_hf, 1536, chunk=64, value_weight=4.0, workers=2) == got
 
 
 def test_piece_lengths_are_the_bytes_of_each_token(tokenizers_pair) -> None:

@@ -148,13 +148,15 @@ def test_packed_sequences_equal_separate(tiny):
                 ]
 
 
-def test_encoding_in_chunks_shares_prefixes(tiny):
-    """Chunked encoding gives the same items as one pass, and examples with one tool list
-    share one prefix object (what keeps 250k examples in a few GB)."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_encoding_in_chunks_shares_prefixes(tiny, workers):
+    """Chunked encoding, in this process or in forked ones, gives the same items as one
+    pass, and examples with one tool list share one prefix object (what keeps 250k examples
+    in a few GB)."""
     _model, tok = load_gguf(tiny["gguf"])
     exs = tiny["examples"]
     whole = encode_examples(exs, tok, 2048)
-    chunked = encode_examples(exs, tok, 2048, chunk=3)
+    chunked = encode_examples(exs, tok, 2048, chunk=3, workers=workers)
     assert whole == chunked
     by_tools: dict[str, list] = {}
     for e, it in zip(exs, chunked, strict=True):

@@ -54,6 +54,12 @@ def train_main(argv: list[str] | None = None) -> int:
         "--max-branches", type=int, default=16, help="most examples packed on one tool list"
     )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument(
+        "--encode-workers",
+        type=int,
+        default=None,
+        help="processes that tokenise the data before training (default: one per CPU, at most 16)",
+    )
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument(
         "--keep-checkpoints",
@@ -155,6 +161,7 @@ def train_main(argv: list[str] | None = None) -> int:
         batch_tokens=a.batch_tokens,
         seed=a.seed,
         threads=a.threads,
+        encode_workers=a.encode_workers,
         eval_every=a.eval_every,
         keep_checkpoints=a.keep_checkpoints,
         device=a.device,
