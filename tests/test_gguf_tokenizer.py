@@ -20,10 +20,10 @@ from conftest import PROJECT_ROOT
 
 from pipeline.models import smollm2_path
 from training.data_format import format_answer, format_prompt
+from training.encoding import encode_examples
 from training.gguf_tokenizer import TokenizersTok, UnknownTokenizerError
 from training.pretrained import LlamaCppTok
 from training.schemas import main as make_schema_data
-from training.train import encode_examples
 
 SPLITS = ("valid_unseen.jsonl", "valid_nested.jsonl", "valid_nofit.jsonl")
 HARD_TEXTS = [

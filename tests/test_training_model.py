@@ -33,8 +33,9 @@ from tinytrain import (  # noqa: E402
 )
 
 from training import data as D  # noqa: E402
+from training.encoding import encode_examples  # noqa: E402
 from training.export import export_gguf, load_gguf  # noqa: E402
-from training.train import TrainArgs, collate, encode_examples, make_packs, train  # noqa: E402
+from training.train import TrainArgs, collate, make_packs, train  # noqa: E402
 
 SAMPLE_TEXTS = [
     "héllo wörld — ünïcode 日本語 🙂 Zürich 21.5°C",
