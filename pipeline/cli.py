@@ -111,7 +111,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             max_calls=args.max_calls,
             max_string_length=args.max_string_length,
             none_threshold=args.none_threshold,
-            tool_order_vote=args.tool_order_vote,
         ),
         n_ctx=args.n_ctx,
         timeout_s=args.timeout,

@@ -221,13 +221,6 @@ def build_parser() -> argparse.ArgumentParser:
         "a model without one answers its likeliest first token)",
     )
     model.add_argument(
-        "--tool-order-vote",
-        action="store_true",
-        help="choose each call's tool by the model's reading of the tools both as listed "
-        "and last to first (more right tools for up to twice the prompt time of a new tool "
-        "list; docs/models.md)",
-    )
-    model.add_argument(
         "--max-calls",
         type=positive_int,
         default=DECODING["max_calls"],

@@ -213,8 +213,8 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
     if a.direct:
         from pipeline.models import resolve_model
 
-        if a.none_threshold is not None or a.tool_order_vote:
-            print("--direct takes neither --none-threshold nor --tool-order-vote", file=sys.stderr)
+        if a.none_threshold is not None:
+            print("--direct does not take --none-threshold", file=sys.stderr)
             return 2
         if a.prompt_format not in (None, "needle"):
             print("--direct decodes the needle prompt format only", file=sys.stderr)
@@ -225,8 +225,6 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
         extra = (*extra, "--prompt-format", a.prompt_format)
     if a.none_threshold is not None:
         extra = (*extra, "--none-threshold", str(a.none_threshold))
-    if a.tool_order_vote:
-        extra = (*extra, "--tool-order-vote")
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():
         print(f"pipeline failed (exit {rc})", file=sys.stderr)
@@ -260,9 +258,6 @@ def eval_cli(argv: list[str] | None = None) -> int:
         type=float,
         metavar="P",
         help="the pipeline's --none-threshold (default: the model's own)",
-    )
-    ap.add_argument(
-        "--tool-order-vote", action="store_true", help="the pipeline's --tool-order-vote"
     )
     ap.add_argument("--results", help="keep the results file here")
     ap.add_argument(

@@ -35,10 +35,6 @@ class DecodingSettings:
     # Answer no call when the model gives it at least this probability (None: the model's
     # own threshold from its metadata, NONE_THRESHOLD_KEY; without one, its likeliest token).
     none_threshold: float | None = None
-    # Choose each call's tool by the model's reading of the tool list in both orders: the
-    # prompt as given, and the same tools listed last to first (the second reading costs
-    # a second prompt, decoded only where the tool name is chosen; docs/models.md).
-    tool_order_vote: bool = False
 
 
 @dataclass
@@ -97,15 +93,8 @@ class Engine(Protocol):
     def tokenize(self, text: str) -> list[int]: ...
 
     def complete(
-        self,
-        tokens: Sequence[int],
-        grammar: Any,
-        settings: DecodingSettings,
-        second_prompt: Sequence[int] | None = None,
-    ) -> Completion:
-        """``second_prompt`` (``--tool-order-vote``) is passed only when the run asks for
-        it, so an engine may do without it otherwise."""
-        ...
+        self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
+    ) -> Completion: ...
 
     def compile_grammar(self, schema: dict[str, Any]) -> Any:
         """Compile an answer JSON Schema; raises :class:`workers.grammar.GrammarError`."""
@@ -254,7 +243,6 @@ class LlamaEngine:
             opens_string=[piece.endswith(b'"') for piece in pieces],
             n_vocab=self._n_vocab,
             closes_list=np.array([piece.lstrip().startswith(b"]") for piece in pieces]),
-            pieces=pieces,
         )
         self.none_threshold = none_threshold_of(self.metadata)
         self.load_ms = (time.perf_counter() - started) * 1000  # model and tokenizer bridge
@@ -370,7 +358,6 @@ class LlamaEngine:
         settings: DecodingSettings,
         max_tokens: int,
         state: AnswerState,
-        second_reading: Any = None,
     ) -> Any:
         """The answer's token loop (:func:`workers.generation.answer_tokens`), primed."""
         # A generator per request, from the seed and the prompt: the same request gets the
@@ -390,7 +377,6 @@ class LlamaEngine:
             none_threshold=(
                 self.none_threshold if settings.none_threshold is None else settings.none_threshold
             ),
-            second_reading=second_reading,
         )
         next(loop)
         return loop
@@ -423,59 +409,17 @@ class LlamaEngine:
             none_probability=state.none_probability,
         )
 
-    def _prompt(self, tokens: Sequence[int]) -> int:
-        """Make the KV cache hold ``tokens`` (saved for later prompts with these tools);
-        returns how many were reused rather than decoded."""
+    def complete(
+        self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
+    ) -> Completion:
+        max_tokens = self._max_tokens(tokens, settings)
+        started = time.perf_counter()
         reused = self._restore_prefix(tokens)
         self._decode(tokens[reused:])
         if self._saved_prompts and len(tokens) - reused >= SAVE_MIN_NEW_TOKENS:
             self._save_prompt(tokens)
-        return reused
-
-    def _logits_after(self, prompt: Sequence[int], answer: list[int]) -> Any:
-        """The logits that follow ``answer`` after another ``prompt``, with the KV cache
-        put back as it was (its state copied out and loaded back: the cells return where
-        they were, so the answer goes on exactly as without this detour)."""
-        lib = self._lib
-        size = lib.llama_state_seq_get_size(self._ctx, 0)
-        held = (ctypes.c_uint8 * size)()
-        if lib.llama_state_seq_get_data(self._ctx, held, size, 0) != size:
-            raise RuntimeError("could not copy the answer's KV state")
-        held_tokens = list(self._kv_tokens)
-        try:
-            self._prompt(prompt)
-            self._decode(answer)
-            return self._np.array(self._logits(-1), copy=True)
-        finally:
-            lib.llama_memory_clear(self._memory, True)
-            self._kv_tokens = []
-            if lib.llama_state_seq_set_data(self._ctx, held, size, 0) == 0:
-                raise RuntimeError("could not load the answer's KV state back")
-            self._kv_tokens = held_tokens
-
-    def complete(
-        self,
-        tokens: Sequence[int],
-        grammar: Any,
-        settings: DecodingSettings,
-        second_prompt: Sequence[int] | None = None,
-    ) -> Completion:
-        """``second_prompt``: the same request with its tools in another order; where a
-        call's tool name begins, both prompts' readings choose it
-        (:func:`workers.generation.answer_tokens`)."""
-        max_tokens = self._max_tokens(tokens, settings)
-        started = time.perf_counter()
-        reused = self._prompt(tokens)
         state = AnswerState()
-        second_reading = None
-        if second_prompt is not None:
-
-            def second_reading(answer: list[int]) -> Any:
-                if len(second_prompt) + len(answer) + 1 > self.n_ctx:
-                    return None  # does not fit: this reading alone chooses
-                return self._logits_after(second_prompt, answer)
-
-        loop = self._answer_loop(tokens, grammar, settings, max_tokens, state, second_reading)
+        loop = self._answer_loop(tokens, grammar, settings, max_tokens, state)
         try:
             pending = loop.send(self._logits(-1))
             while True:

@@ -10,7 +10,7 @@ measures that lever).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,6 @@ class Vocabulary:
     opens_string: list[bool]  # the piece ends with a quote
     n_vocab: int
     closes_list: Any = None  # numpy bool array: the piece starts (after spaces) with "]"
-    pieces: list[bytes] | None = None  # each token's bytes (for :class:`AnswerShape`)
     bitmask: Any = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,43 +50,6 @@ class AnswerState:
     none_probability: float | None = None
     first_token_at: float | None = None
     finished_at: float | None = None
-
-
-class AnswerShape:
-    """Where the answer's JSON text stands, fed byte by byte: how deep in lists and
-    objects, and whether inside a string. The answer is a list of ``{"name": ...,
-    "arguments": {...}}`` objects, so a string opened at depth 2 right after ``"name":`` is
-    a call's tool name (an argument named ``name`` sits deeper)."""
-
-    NAME_OPENED = b'"name":"'
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.in_string = False
-        self._escaped = False
-        self._tail = b""
-
-    def feed(self, piece: bytes) -> None:
-        for byte in piece:
-            if self.in_string:
-                if self._escaped:
-                    self._escaped = False
-                elif byte == 0x5C:  # backslash
-                    self._escaped = True
-                elif byte == 0x22:  # quote
-                    self.in_string = False
-            elif byte == 0x22:
-                self.in_string = True
-            elif byte in b"[{":
-                self.depth += 1
-            elif byte in b"]}":
-                self.depth -= 1
-        self._tail = (self._tail + piece)[-len(self.NAME_OPENED) :]
-
-    @property
-    def at_tool_name(self) -> bool:
-        """A call's tool name is opened and nothing of it written yet."""
-        return self.in_string and self.depth == 2 and self._tail == self.NAME_OPENED
 
 
 def allowed_logits(vocab: Vocabulary, matcher: Any, logits: Any, state: AnswerState) -> Any:
@@ -128,19 +90,6 @@ def sample(
             return token  # allowed, and already consumed
     token = pick(vocab, allowed_logits(vocab, matcher, logits, state), temperature, rng)
     if not vocab.eog[token] and not matcher.consume_token(token):
-        raise RuntimeError(f"grammar rejected token {token}: {matcher.get_error()}")
-    return token
-
-
-def choose_by_two_readings(
-    vocab: Vocabulary, matcher: Any, logits: Any, other: Any, state: AnswerState
-) -> int:
-    """The allowed token with the highest sum of the two readings' logits (the product of
-    their probabilities: each reading's normalising constant is the same for every
-    token), consumed by ``matcher``."""
-    masked = allowed_logits(vocab, matcher, logits, state)
-    token = int((masked + other).argmax())
-    if not matcher.consume_token(token):
         raise RuntimeError(f"grammar rejected token {token}: {matcher.get_error()}")
     return token
 
@@ -187,17 +136,11 @@ def answer_tokens(
     fast_forward: bool,
     state: AnswerState,
     none_threshold: float | None = None,
-    second_reading: Callable[[list[int]], Any] | None = None,
 ) -> Generator[list[int], Any, None]:
     """Yield the tokens to decode next; be sent the logits after them (first: the prompt's).
 
     ``none_threshold``: decide the first choice between no call and a call by the model's
     probability of none (:func:`choose_none_or_call`) rather than by its likeliest token.
-
-    ``second_reading``: given the answer's tokens so far, the logits that follow them
-    after another prompt (the tools in another order), or None; where a call's tool name
-    begins, its first token is chosen by both readings (:func:`choose_by_two_readings`).
-    Its log-probability stays this reading's.
 
     Fast-forward: where the grammar allows exactly one continuation (keys, punctuation,
     the rest of a tool name once it is unique), llguidance's forced tokens are taken
@@ -210,8 +153,6 @@ def answer_tokens(
     look_for_forced = fast_forward
     in_quotes = False  # inside a string that a forced run opened (a name, a key, an enum)
     weigh_none = none_threshold is not None
-    pieces = vocab.pieces
-    shape = AnswerShape() if second_reading is not None and pieces is not None else None
     while True:
         if look_for_forced:
             tick = clock()
@@ -223,9 +164,6 @@ def answer_tokens(
                 generated += forced
                 pending += forced
                 state.forced_tokens += len(forced)
-                if shape is not None:
-                    for forced_token in forced:
-                        shape.feed(pieces[forced_token])  # type: ignore[index]
                 state.first_token_at = state.first_token_at or clock()
                 in_quotes = vocab.opens_string[forced[-1]]
         if len(generated) >= max_tokens:
@@ -247,14 +185,6 @@ def answer_tokens(
             token = choose_none_or_call(
                 vocab, matcher, logits, none_threshold or 0.0, temperature, rng, state
             )
-        if token is None and shape is not None and shape.at_tool_name and temperature == 0:
-            # the logits are a view of llama.cpp's buffer, which the second reading reuses
-            logits = np.array(logits, copy=True)
-            reading_started = clock()
-            other = second_reading(list(generated))  # type: ignore[misc]
-            tick += clock() - reading_started  # model time, not the grammar's
-            if other is not None:
-                token = choose_by_two_readings(vocab, matcher, logits, other, state)
         if token is None:
             token = sample(vocab, matcher, logits, temperature, rng, state)
         state.grammar_s += clock() - tick
@@ -265,8 +195,6 @@ def answer_tokens(
             break
         generated.append(token)
         pending.append(token)
-        if shape is not None:
-            shape.feed(pieces[token])  # type: ignore[index]
         if len(generated) >= max_tokens:
             break
         # Forced text follows JSON punctuation, or a prefix that makes a name or an

@@ -93,8 +93,8 @@ class JobHandler:
         inference: Inference | None = None
         labels = Labels()
         try:
-            prepared, tokens, second_prompt = self._build_prompt(job, parent)
-            inference = self._infer(tokens, prepared, job, parent, second_prompt)
+            prepared, tokens = self._build_prompt(job, parent)
+            inference = self._infer(tokens, prepared, job, parent)
             completion = inference.completion
             answer = self._parse(inference, parent)
             calls = self._validate(answer, prepared.toolset, parent)
@@ -178,11 +178,7 @@ class JobHandler:
                 span.set_status(Status(StatusCode.ERROR, f"worker stopped ({type(exc).__name__})"))
                 raise
 
-    def _build_prompt(
-        self, job: Job, parent: Any
-    ) -> tuple[PreparedTools, list[int], list[int] | None]:
-        """The prompt's tokens, and with ``--tool-order-vote`` (and two tools or more) those
-        of the same prompt with the tools listed last to first."""
+    def _build_prompt(self, job: Job, parent: Any) -> tuple[PreparedTools, list[int]]:
         with self._stage("prompt", parent, error_type="prompt_error") as span:
             span.set_attribute("needle.prompt.format", self.prompt_format.name)
             span.set_attribute("needle.tools.count", len(job.tools))
@@ -200,19 +196,10 @@ class JobHandler:
                 check_context(len(tokens), self.engine.n_ctx)
             except ContextOverflowError as exc:
                 raise RequestFailed("context_overflow", str(exc)) from exc
-            second_prompt = None
-            if self.decoding.tool_order_vote and len(shown) > 1:
-                reversed_text = self.prompt_format.render(shown[::-1], job.query, job.history)
-                second_prompt = self.engine.tokenize(reversed_text)
-            return prepared, tokens, second_prompt
+            return prepared, tokens
 
     def _infer(
-        self,
-        tokens: list[int],
-        prepared: PreparedTools,
-        job: Job,
-        parent: Any,
-        second_prompt: list[int] | None = None,
+        self, tokens: list[int], prepared: PreparedTools, job: Job, parent: Any
     ) -> Inference:
         model = self.engine.model_name
         operation = self.prompt_format.operation
@@ -233,12 +220,7 @@ class JobHandler:
             )
             started = time.perf_counter()
             try:
-                if second_prompt is None:
-                    completion = self.engine.complete(tokens, prepared.grammar, self.decoding)
-                else:
-                    completion = self.engine.complete(
-                        tokens, prepared.grammar, self.decoding, second_prompt=second_prompt
-                    )
+                completion = self.engine.complete(tokens, prepared.grammar, self.decoding)
             except Exception as exc:
                 inference = Inference(None, (time.perf_counter() - started) * 1000)
                 _fail(span, exc)
