@@ -38,7 +38,9 @@ class RecordingEngine:
     def compile_grammar(self, gbnf: str) -> Any:
         return None
 
-    def complete(self, tokens: Sequence[int], grammar: Any, settings: Any) -> Completion:
+    def complete(
+        self, tokens: Sequence[int], grammar: Any, settings: Any, query: str | None = None
+    ) -> Completion:
         return Completion("[]", len(tokens), 1, 0, "stop", 1.0, 1.0)
 
 
