@@ -91,8 +91,6 @@ class RunConfig:
             fingerprint["dispatch"] = self.dispatch
         if self.decoding.none_threshold is not None:  # (likewise)
             fingerprint["none_threshold"] = self.decoding.none_threshold
-        if self.decoding.copy_bias:  # (likewise)
-            fingerprint["copy_bias"] = self.decoding.copy_bias
         return fingerprint
 
     def init_message(self, index: int) -> Init:

@@ -221,14 +221,6 @@ def build_parser() -> argparse.ArgumentParser:
         "a model without one answers its likeliest first token)",
     )
     model.add_argument(
-        "--copy-bias",
-        type=non_negative_float,
-        default=DECODING["copy_bias"],
-        metavar="B",
-        help="inside argument strings, add B to the logit of each token that keeps the "
-        "value a span of the request (0: off; default: %(default)s)",
-    )
-    model.add_argument(
         "--max-calls",
         type=positive_int,
         default=DECODING["max_calls"],

@@ -121,9 +121,7 @@ class FakeEngine:
     def compile_grammar(self, gbnf: str) -> Any:
         return None
 
-    def complete(
-        self, tokens: Sequence[int], grammar: Any, settings: Any, query: str | None = None
-    ) -> Completion:
+    def complete(self, tokens: Sequence[int], grammar: Any, settings: Any) -> Completion:
         return Completion(self.text, len(tokens), 7, 0, self.finish_reason, 1.5, 2.5)
 
 

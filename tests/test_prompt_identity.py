@@ -38,9 +38,7 @@ class RecordingEngine:
     def compile_grammar(self, gbnf: str) -> Any:
         return None
 
-    def complete(
-        self, tokens: Sequence[int], grammar: Any, settings: Any, query: str | None = None
-    ) -> Completion:
+    def complete(self, tokens: Sequence[int], grammar: Any, settings: Any) -> Completion:
         return Completion("[]", len(tokens), 1, 0, "stop", 1.0, 1.0)
 
 

@@ -101,17 +101,16 @@ class Sweep:
 
 
 def sweep_split(
-    labelled: Path, work: Path, model: str | None, workers: int | None, *options: str
+    labelled: Path, work: Path, model: str | None, workers: int | None
 ) -> tuple[Path, Path]:
-    """Run the pipeline on ``labelled`` at threshold 1 with traces: (results, traces);
-    ``options``: more of the pipeline's."""
+    """Run the pipeline on ``labelled`` at threshold 1 with traces: (results, traces)."""
     requests = work / f"{labelled.stem}.requests.jsonl"
     results = work / f"{labelled.stem}.t1.results.jsonl"
     traces = work / f"{labelled.stem}.t1.traces.jsonl"
     write_requests(labelled, requests)
     traces.unlink(missing_ok=True)
     extra = ["-q", "--none-threshold", "1", "--traces", "file", "--traces-file", str(traces)]
-    status = run_pipeline(requests, results, model, workers, *extra, *options)
+    status = run_pipeline(requests, results, model, workers, *extra)
     if status not in (0, 1):
         raise SystemExit(f"error: the pipeline run on {labelled} stopped with status {status}")
     return results, traces
@@ -127,9 +126,6 @@ def sweep_main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where the requests, results and traces go (default: a temporary folder)",
     )
-    ap.add_argument(
-        "--copy-bias", type=float, default=0.0, metavar="B", help="the pipeline's --copy-bias"
-    )
     a = ap.parse_args(argv)
     missing = [str(p) for p in a.labelled if not p.is_file()]
     if missing:
@@ -141,8 +137,7 @@ def sweep_main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         total = Sweep()
         for labelled in a.labelled:
-            options = ["--copy-bias", str(a.copy_bias)] if a.copy_bias else []
-            results, traces = sweep_split(labelled, work, a.model, a.workers, *options)
+            results, traces = sweep_split(labelled, work, a.model, a.workers)
             one = Sweep()
             one.add(labelled, results, traces)
             total.merge(one)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from workers.copying import CopyVocabulary
 from workers.generation import AnswerState, Vocabulary, answer_tokens
 from workers.grammar import AnswerGrammar, tokenizer_for
 from workers.llama_load import load_llama
@@ -36,9 +35,6 @@ class DecodingSettings:
     # Answer no call when the model gives it at least this probability (None: the model's
     # own threshold from its metadata, NONE_THRESHOLD_KEY; without one, its likeliest token).
     none_threshold: float | None = None
-    # Added to the logit of each token that keeps an argument string a span of the request
-    # (workers.copying); 0: off.
-    copy_bias: float = 0.0
 
 
 @dataclass
@@ -97,11 +93,7 @@ class Engine(Protocol):
     def tokenize(self, text: str) -> list[int]: ...
 
     def complete(
-        self,
-        tokens: Sequence[int],
-        grammar: Any,
-        settings: DecodingSettings,
-        query: str | None = None,
+        self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
     ) -> Completion: ...
 
     def compile_grammar(self, schema: dict[str, Any]) -> Any:
@@ -254,7 +246,6 @@ class LlamaEngine:
         )
         self.none_threshold = none_threshold_of(self.metadata)
         self.load_ms = (time.perf_counter() - started) * 1000  # model and tokenizer bridge
-        self._copy_index: CopyVocabulary | None = None  # built on first use
         self.full_checks = 0  # how often the sampled token was rejected (for the benchmark)
 
     def tokenize(self, text: str) -> list[int]:
@@ -367,7 +358,6 @@ class LlamaEngine:
         settings: DecodingSettings,
         max_tokens: int,
         state: AnswerState,
-        copy: Any = None,
     ) -> Any:
         """The answer's token loop (:func:`workers.generation.answer_tokens`), primed."""
         # A generator per request, from the seed and the prompt: the same request gets the
@@ -387,15 +377,9 @@ class LlamaEngine:
             none_threshold=(
                 self.none_threshold if settings.none_threshold is None else settings.none_threshold
             ),
-            copy=copy,
         )
         next(loop)
         return loop
-
-    def _copy_vocabulary(self) -> CopyVocabulary:
-        if self._copy_index is None:
-            self._copy_index = CopyVocabulary(self._pieces)
-        return self._copy_index
 
     def _logits(self, index: int) -> Any:
         """The logits of output ``index`` of the last decode (-1: its last)."""
@@ -426,14 +410,8 @@ class LlamaEngine:
         )
 
     def complete(
-        self,
-        tokens: Sequence[int],
-        grammar: Any,
-        settings: DecodingSettings,
-        query: str | None = None,
+        self, tokens: Sequence[int], grammar: Any, settings: DecodingSettings
     ) -> Completion:
-        """The answer to ``tokens``; ``query``: the request's text, which the copy bias
-        (``settings.copy_bias``) favours inside argument strings."""
         max_tokens = self._max_tokens(tokens, settings)
         started = time.perf_counter()
         reused = self._restore_prefix(tokens)
@@ -441,10 +419,7 @@ class LlamaEngine:
         if self._saved_prompts and len(tokens) - reused >= SAVE_MIN_NEW_TOKENS:
             self._save_prompt(tokens)
         state = AnswerState()
-        copy = None
-        if settings.copy_bias and query:
-            copy = self._copy_vocabulary().for_request(query, settings.copy_bias)
-        loop = self._answer_loop(tokens, grammar, settings, max_tokens, state, copy)
+        loop = self._answer_loop(tokens, grammar, settings, max_tokens, state)
         try:
             pending = loop.send(self._logits(-1))
             while True:

@@ -136,12 +136,8 @@ def answer_tokens(
     fast_forward: bool,
     state: AnswerState,
     none_threshold: float | None = None,
-    copy: Any = None,
 ) -> Generator[list[int], Any, None]:
     """Yield the tokens to decode next; be sent the logits after them (first: the prompt's).
-
-    ``copy``: a :class:`workers.copying.CopyBias` that sees every token taken and may
-    bias the logits inside argument strings.
 
     ``none_threshold``: decide the first choice between no call and a call by the model's
     probability of none (:func:`choose_none_or_call`) rather than by its likeliest token.
@@ -167,8 +163,6 @@ def answer_tokens(
             if forced:
                 generated += forced
                 pending += forced
-                if copy is not None:
-                    copy.feed(forced)
                 state.forced_tokens += len(forced)
                 state.first_token_at = state.first_token_at or clock()
                 in_quotes = vocab.opens_string[forced[-1]]
@@ -192,9 +186,7 @@ def answer_tokens(
                 vocab, matcher, logits, none_threshold or 0.0, temperature, rng, state
             )
         if token is None:
-            biased = copy.biased(logits) if copy is not None else None
-            choose_from = logits if biased is None else biased
-            token = sample(vocab, matcher, choose_from, temperature, rng, state)
+            token = sample(vocab, matcher, logits, temperature, rng, state)
         state.grammar_s += clock() - tick
         state.logprobs.append((len(generated), log_probability(logits, token)))
         state.first_token_at = state.first_token_at or clock()
@@ -203,8 +195,6 @@ def answer_tokens(
             break
         generated.append(token)
         pending.append(token)
-        if copy is not None:
-            copy.feed([token])
         if len(generated) >= max_tokens:
             break
         # Forced text follows JSON punctuation, or a prefix that makes a name or an

@@ -220,9 +220,7 @@ class JobHandler:
             )
             started = time.perf_counter()
             try:
-                completion = self.engine.complete(
-                    tokens, prepared.grammar, self.decoding, job.query
-                )
+                completion = self.engine.complete(tokens, prepared.grammar, self.decoding)
             except Exception as exc:
                 inference = Inference(None, (time.perf_counter() - started) * 1000)
                 _fail(span, exc)
