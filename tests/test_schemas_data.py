@@ -277,3 +277,45 @@ def test_redeclared_generated_tools_convert_their_answers():
                 if enum and isinstance(value, str) and value != value.lower():
                     recased += 1
     assert recased > 20
+
+
+def test_runs_followed_are_the_runs_an_answer_goes_on_after():
+    from training.schemas_nesting import _runs_followed
+
+    # Answers give "a" (required) first, then "c": nesting "a" and "b" leaves "c" after the
+    # nested object; nesting "b" and "c" leaves nothing after it ("a" comes first).
+    assert _runs_followed(["a", "b", "c"], {"a"}, {"c"}) == [(0, 2)]
+    assert _runs_followed(["a", "b", "c"], {"a"}, set()) == []
+    assert _runs_followed(["a", "b"], {"a", "b"}, {"a", "b"}) == []
+    # A required run at the end still has the optional arguments after it.
+    assert (1, 2) in _runs_followed(["a", "b", "c"], {"b", "c"}, {"a"})
+
+
+def _nested_followed(examples: list[dict]) -> tuple[int, int]:
+    """(nested-object arguments with another argument after them, all of them)."""
+    followed = total = 0
+    for ex in examples:
+        for call in ex["answers"]:
+            keys = list(call["arguments"])
+            for position, key in enumerate(keys):
+                if isinstance(call["arguments"][key], dict):
+                    total += 1
+                    followed += position < len(keys) - 1
+    return followed, total
+
+
+def test_nest_after_gives_answers_that_go_on_after_the_nested_object():
+    """--nest-after: more nested objects with an argument after them (runs drawn evenly
+    mostly end the answer), answers still valid; a share of 0 draws nothing."""
+    options = {"mix": {"generated": 1.0}, "nest": 1.0}
+    base = S.generate(600, seed=31, **options)
+    assert json.dumps(base) == json.dumps(S.generate(600, seed=31, nest_after=0.0, **options))
+    after = S.generate(600, seed=31, nest_after=1.0, **options)
+    for ex in after:
+        tools = {t["name"]: t for t in ex["tools"]}
+        for call in ex["answers"]:
+            Draft202012Validator(tools[call["name"]]["parameters"]).validate(call["arguments"])
+    base_followed, base_total = _nested_followed(base)
+    followed, total = _nested_followed(after)
+    assert base_total > 100 and total > 100
+    assert followed / total > 2 * base_followed / base_total, (followed, total, base_followed)

@@ -111,6 +111,7 @@ def generate(
     nest: float = 0.0,
     redeclare: float = 0.0,
     written: str | None = None,
+    nest_after: float = 0.0,
 ) -> list[Example]:
     """``n`` examples, deterministic for the arguments; groups drawn from ``mix``.  With
     ``split="valid"``, generated kinds come from the held-out objects only.  ``no_fit``,
@@ -120,7 +121,8 @@ def generate(
     re-declared as the trained kinds are (:func:`training.schemas_redeclared.redeclare_group`:
     units, enum capitals, optional parameters); 0 draws nothing, so older files are
     reproduced byte for byte.  ``written``: the folder of written kinds (default
-    ``training/written``)."""
+    ``training/written``).  ``nest_after``: the share of nested runs that leave a parameter
+    after them (:func:`training.schemas_nesting.nest_tool`)."""
     vocab = load_vocab(split)
     mix = mix or DEFAULT_MIX
     names, weights = list(mix), [mix[k] for k in mix]
@@ -138,7 +140,7 @@ def generate(
                 redeclare_group(rng, vocab, group, redeclare)
             else:
                 group = SOURCES[source](rng, vocab, size)
-            nest_group(rng, vocab, group, nest)
+            nest_group(rng, vocab, group, nest, nest_after)
         for ex in group:
             key = (ex["query"], unwrap(ex["tools"][0])["name"] if ex["tools"] else "")
             if key in seen or len(out) >= n:
@@ -196,6 +198,14 @@ def main(argv: list[str] | None = None) -> int:
         help="share of tools declared with a run of parameters in one nested object (default 0)",
     )
     ap.add_argument(
+        "--nest-after",
+        type=float,
+        default=0.0,
+        help="of the nested runs in tools of three or more parameters, the share that leaves "
+        "a parameter after the nested object (default 0: runs drawn evenly, which mostly "
+        "reach the last parameter)",
+    )
+    ap.add_argument(
         "--redeclare",
         type=float,
         default=0.0,
@@ -224,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             a.nest,
             a.redeclare,
             a.written,
+            a.nest_after,
         )
     except SpecError as e:  # a written kinds file that does not load
         ap.error(str(e))
