@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from workers.generation import AnswerState, Vocabulary, answer_tokens
 from workers.grammar import AnswerGrammar, tokenizer_for
 from workers.llama_load import load_llama
-from workers.more_arguments import MoreArguments, token_classes
 
 GGML_LOG_LEVEL_ERROR = 3
 GGML_LOG_LEVEL_CONT = 5
@@ -36,10 +35,6 @@ class DecodingSettings:
     # Answer no call when the model gives it at least this probability (None: the model's
     # own threshold from its metadata, NONE_THRESHOLD_KEY; without one, its likeliest token).
     none_threshold: float | None = None
-    # Where the model would close an object of arguments, add another argument when it
-    # gives going on at least this share of the probability between the two
-    # (workers.more_arguments); None: off.
-    more_arguments: float | None = None
 
 
 @dataclass
@@ -251,7 +246,6 @@ class LlamaEngine:
         )
         self.none_threshold = none_threshold_of(self.metadata)
         self.load_ms = (time.perf_counter() - started) * 1000  # model and tokenizer bridge
-        self._argument_classes: Any = None  # workers.more_arguments.token_classes, on use
         self.full_checks = 0  # how often the sampled token was rejected (for the benchmark)
 
     def tokenize(self, text: str) -> list[int]:
@@ -366,11 +360,6 @@ class LlamaEngine:
         state: AnswerState,
     ) -> Any:
         """The answer's token loop (:func:`workers.generation.answer_tokens`), primed."""
-        more = None
-        if settings.more_arguments is not None:
-            if self._argument_classes is None:
-                self._argument_classes = token_classes(self._pieces)
-            more = MoreArguments(self._pieces, self._argument_classes, settings.more_arguments)
         # A generator per request, from the seed and the prompt: the same request gets the
         # same answer whichever worker runs it, in whatever order.
         prompt_hash = zlib.crc32(self._np.asarray(tokens, dtype=self._np.int32).tobytes())
@@ -388,7 +377,6 @@ class LlamaEngine:
             none_threshold=(
                 self.none_threshold if settings.none_threshold is None else settings.none_threshold
             ),
-            more=more,
         )
         next(loop)
         return loop

@@ -126,29 +126,6 @@ def choose_none_or_call(
     return token
 
 
-def go_on_or_close(
-    vocab: Vocabulary, matcher: Any, logits: Any, more: Any, state: AnswerState
-) -> int | None:
-    """Greedy decoding's token, or, where it would close an object of arguments, the best
-    token that goes on to another argument when ``more``
-    (:class:`workers.more_arguments.MoreArguments`) says so; consumed by ``matcher``.
-    ``None``: choose as usual (outside objects of arguments, or the favourite neither
-    closes one nor is rejected)."""
-    kinds = more.kinds()
-    if kinds is None:
-        return None
-    top = int(logits.argmax())
-    if kinds[top] != 1 and not vocab.eog[top] and matcher.validate_tokens([top]) == 1:
-        return None
-    masked = allowed_logits(vocab, matcher, logits, state)
-    greedy = int(masked.argmax())
-    token = more.choose(greedy, masked, kinds)
-    token = greedy if token is None else token
-    if not vocab.eog[token] and not matcher.consume_token(token):
-        raise RuntimeError(f"grammar rejected token {token}: {matcher.get_error()}")
-    return token
-
-
 def answer_tokens(
     vocab: Vocabulary,
     matcher: Any,
@@ -159,12 +136,8 @@ def answer_tokens(
     fast_forward: bool,
     state: AnswerState,
     none_threshold: float | None = None,
-    more: Any = None,
 ) -> Generator[list[int], Any, None]:
     """Yield the tokens to decode next; be sent the logits after them (first: the prompt's).
-
-    ``more``: a :class:`workers.more_arguments.MoreArguments` (greedy decoding only) that
-    sees every token taken and may keep an object of arguments open.
 
     ``none_threshold``: decide the first choice between no call and a call by the model's
     probability of none (:func:`choose_none_or_call`) rather than by its likeliest token.
@@ -190,8 +163,6 @@ def answer_tokens(
             if forced:
                 generated += forced
                 pending += forced
-                if more is not None:
-                    more.feed(forced)
                 state.forced_tokens += len(forced)
                 state.first_token_at = state.first_token_at or clock()
                 in_quotes = vocab.opens_string[forced[-1]]
@@ -214,8 +185,6 @@ def answer_tokens(
             token = choose_none_or_call(
                 vocab, matcher, logits, none_threshold or 0.0, temperature, rng, state
             )
-        if token is None and more is not None and temperature == 0:
-            token = go_on_or_close(vocab, matcher, logits, more, state)
         if token is None:
             token = sample(vocab, matcher, logits, temperature, rng, state)
         state.grammar_s += clock() - tick
@@ -226,8 +195,6 @@ def answer_tokens(
             break
         generated.append(token)
         pending.append(token)
-        if more is not None:
-            more.feed([token])
         if len(generated) >= max_tokens:
             break
         # Forced text follows JSON punctuation, or a prefix that makes a name or an

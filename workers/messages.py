@@ -140,7 +140,7 @@ BY_NAME: dict[str, type] = {name: cls for cls, name in TYPE_NAMES.items()}
 # dataclass msgspec decoded without one re-encodes without it: msgspec encodes its
 # __dict__, and the class default stands in for the attribute. It decodes the same.)
 OMITTABLE_ELSEWHERE: dict[type, frozenset[str]] = {
-    DecodingSettings: frozenset({"none_threshold", "more_arguments"}),
+    DecodingSettings: frozenset({"none_threshold"}),
 }
 
 
