@@ -121,8 +121,8 @@ def generate(
     re-declared as the trained kinds are (:func:`training.schemas_redeclared.redeclare_group`:
     units, enum capitals, optional parameters); 0 draws nothing, so older files are
     reproduced byte for byte.  ``written``: the folder of written kinds (default
-    ``training/written``).  ``nest_after``: the share of nested runs that leave a parameter
-    after them (:func:`training.schemas_nesting.nest_tool`)."""
+    ``training/written``).  ``nest_after``: the share of nested runs chosen among those that
+    answers go on after (:func:`training.schemas_nesting.nest_tool`)."""
     vocab = load_vocab(split)
     mix = mix or DEFAULT_MIX
     names, weights = list(mix), [mix[k] for k in mix]
@@ -201,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         "--nest-after",
         type=float,
         default=0.0,
-        help="of the nested runs in tools of three or more parameters, the share that leaves "
-        "a parameter after the nested object (default 0: runs drawn evenly, which mostly "
-        "reach the last parameter)",
+        help="share of nested runs chosen among those that answers go on after, where a tool "
+        "has one (default 0: runs drawn evenly, which mostly hold the last argument an "
+        "answer gives)",
     )
     ap.add_argument(
         "--redeclare",

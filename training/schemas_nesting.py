@@ -63,8 +63,8 @@ def nest_tool(
     keys = list(props)
     if len(keys) < 2:
         return None
-    required = set(params.get("required", []))
-    runs = _runs_followed(keys, required, given or set()) if after > 0 else []
+    required = list(params.get("required", []))
+    runs = _runs_followed(keys, set(required), given or set()) if after > 0 else []
     if runs and rng.random() < after:
         start, size = rng.choice(runs)
     else:
@@ -77,13 +77,12 @@ def nest_tool(
     if not free:
         return None
     outer = rng.choice(free)
-    required_list = list(params.get("required", []))
     inner: dict[str, Any] = {"type": "object"}
     description = rng.choice(vocab.concepts["nest_descriptions"])
     if description:
         inner["description"] = description
     inner["properties"] = {k: props[k] for k in members}
-    inner_required = [k for k in required_list if k in members]
+    inner_required = [k for k in required if k in members]
     if inner_required:
         inner["required"] = inner_required
     new_props: dict[str, Any] = {}
@@ -93,7 +92,7 @@ def nest_tool(
         elif k not in members:
             new_props[k] = props[k]
     new_params = {**params, "properties": new_props}
-    new_required = [k for k in required_list if k not in members]
+    new_required = [k for k in required if k not in members]
     if inner_required:
         new_required.append(outer)
     if new_required or "required" in params:
@@ -122,9 +121,10 @@ def nest_group(
     :func:`nest_tool` (0 draws nothing, so older files are reproduced byte for byte)."""
 
     given: dict[str, set[str]] = {}  # each tool's arguments the group's answers give
-    for example in group:
-        for answer in example["answers"]:
-            given.setdefault(answer["name"], set()).update(answer.get("arguments") or {})
+    if after > 0:
+        for example in group:
+            for answer in example["answers"]:
+                given.setdefault(answer["name"], set()).update(answer.get("arguments") or {})
 
     def nested(tool: dict[str, Any]) -> tuple[dict[str, Any], ConvertArguments] | None:
         found = nest_tool(rng, vocab, tool, after, given.get(tool.get("name", "")))
