@@ -302,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--pipeline-first", action="store_true", help="in round 1, run the pipeline first"
     )
     parser.add_argument(
+        "--answer-cache",
+        action="store_true",
+        help="let the pipeline answer a repeated request as before, without a worker (off "
+        "by default: the pipeline decodes every request, as the baseline does)",
+    )
+    parser.add_argument(
         "--pipeline-arg",
         action="append",
         default=[],

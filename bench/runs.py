@@ -194,7 +194,9 @@ def pipeline_command(
     args: argparse.Namespace, requests: Path, out: Path, model: Path, *extra: str
 ) -> list[str]:
     """The pipeline CLI on ``requests``, quiet, fresh output, with --workers and any
-    --pipeline-arg the benchmark was given."""
+    --pipeline-arg the benchmark was given. Every request goes to a worker, as in the
+    baseline, unless the benchmark was given --answer-cache (repeats get the earlier
+    answer: pipeline.answercache)."""
     command = [
         sys.executable,
         "-m",
@@ -214,6 +216,8 @@ def pipeline_command(
         command += ["--workers", str(args.workers)]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if not getattr(args, "answer_cache", False):
+        command.append("--no-answer-cache")
     return command + list(args.pipeline_arg)
 
 

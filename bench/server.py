@@ -157,6 +157,7 @@ def pipeline_answers(
     source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in requests))
     command = [sys.executable, "-m", "pipeline", str(source), "-o", str(out), "--overwrite"]
     command += ["--model", model, "-q", "--traces", "none", *extra]
+    command.append("--no-answer-cache")  # like llama-server: every request decoded
     started = time.perf_counter()
     subprocess.run(command, cwd=PROJECT_ROOT, check=False)
     wall = time.perf_counter() - started

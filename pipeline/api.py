@@ -65,7 +65,7 @@ def options_namespace(
 
 
 def _checked(name: str, action: argparse.Action, value: Any) -> Any:
-    if isinstance(action, argparse._StoreTrueAction):
+    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be True or False, got {value!r}")
         return value

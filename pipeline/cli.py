@@ -132,6 +132,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         query_column=args.query_column,
         id_column=args.id_column,
         keep_columns=args.keep_columns,
+        answer_cache=args.answer_cache,
     )
 
 
@@ -166,6 +167,8 @@ def format_summary(summary: RunSummary, config: RunConfig) -> str:
         parts.append(f"{summary.remaining} left for a resume")
     elif summary.cancelled:
         parts.append(f"at least {summary.cancelled} left for a resume")
+    if summary.cached:
+        parts.append(f"{summary.cached} repeats answered as before")
     if summary.worker_restarts:
         parts.append(f"{summary.worker_restarts} worker restarts")
     if config.review_below is not None:

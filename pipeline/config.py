@@ -63,6 +63,7 @@ class RunConfig:
     id_column: str | None = None  # and of the id (default: the row number)
     keep_columns: tuple[str, ...] = ()  # input fields copied to each output line
     parquet_output: str | None = None  # -o *.parquet: output_path is its working JSONL
+    answer_cache: bool = True  # a repeated request gets its earlier answer (pipeline.answercache)
 
     @property
     def window_size(self) -> int:
@@ -122,6 +123,7 @@ class RunSummary:
     remaining: int | None = None  # a stopped run: input requests with no output line yet
     cancelled: int = 0
     review: int = 0  # lines marked for review (--review-below)
+    cached: int = 0  # lines given an earlier line's answer to the same request
     wall_s: float = 0.0
     first_result_s: float | None = None
     model_name: str = ""

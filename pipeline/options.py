@@ -137,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="write results in input order (default: in completion order)",
     )
     io.add_argument(
+        "--no-answer-cache",
+        dest="answer_cache",
+        action="store_false",
+        help="send every line to a worker, also one that repeats an earlier line's request "
+        "(by default a repeat gets the earlier answer, which is the same; never with "
+        "--dispatch)",
+    )
+    io.add_argument(
         "--input-format",
         choices=("auto", "native", "openai"),
         default=CONFIG["input_format"],

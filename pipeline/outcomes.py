@@ -11,12 +11,13 @@ from __future__ import annotations
 from anyio.streams.memory import MemoryObjectSendStream
 from opentelemetry.trace import Status, StatusCode
 
+from pipeline.answercache import AnswerCache
 from pipeline.config import RunSummary
 from pipeline.metrics import PipelineMetrics
 from pipeline.results import ResultLine
 from pipeline.work import Outcome, Pending
 from workers.errors import ErrorType
-from workers.messages import ErrorInfo, Ready, Result
+from workers.messages import ErrorInfo, Ready, Result, Usage
 from workers.telemetry.attributes import (
     annotate_root_result,
     record_error,
@@ -33,6 +34,7 @@ class Outcomes:
         metrics: PipelineMetrics,
         capture_content: bool,
         review_below: float | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         # The stream holds a whole window, so sends never block: a stop cannot strike
         # between a request's end and its place in the stream.
@@ -41,6 +43,7 @@ class Outcomes:
         self.metrics = metrics
         self.capture_content = capture_content
         self.review_below = review_below  # --review-below: mark less sure lines for review
+        self.cache = cache  # answers of this run, for the same request again
         self.ready_once = False  # some worker has loaded the model
 
     # -- from the reader --------------------------------------------------------------
@@ -52,6 +55,21 @@ class Outcomes:
     def queued(self) -> None:
         """A request went to the pool."""
         self.metrics.request_queued()
+
+    def answered_before(self, pending: Pending) -> bool:
+        """End ``pending`` with the answer an earlier line of the same request got in this
+        run, if there is one (no worker, no tokens: its usage is zero)."""
+        if self.cache is None or pending.request is None:
+            return False
+        answer = self.cache.get(pending.request)
+        if answer is None:
+            return False
+        result = self._from_reply(pending, answer)
+        result.usage = Usage()
+        self.summary.cached += 1
+        pending.span.set_attribute("needle.cached", True)
+        self.out_tx.send_nowait(Outcome(pending, result))
+        return True
 
     # -- from the pool ----------------------------------------------------------------
 
@@ -67,13 +85,9 @@ class Outcomes:
         self.metrics.request_started(pending.attempts)
 
     def replied(self, pending: Pending, reply: Result, worker_index: int, pid: int) -> None:
-        result = self._base(pending)
-        result.status, result.calls, result.error = reply.status, reply.calls, reply.error
-        result.results = reply.results
-        result.usage = reply.usage
-        result.confidence, result.call_confidence = reply.confidence, reply.call_confidence
-        result.ungrounded, result.repeated = reply.ungrounded, reply.repeated
-        self._label(pending, result)
+        result = self._from_reply(pending, reply)
+        if self.cache is not None and pending.request is not None:
+            self.cache.put(pending.request, reply)
         summary = self.summary
         summary.model_ms += reply.model_ms
         summary.prompt_tokens += reply.usage.prompt_tokens
@@ -89,6 +103,16 @@ class Outcomes:
         )
         self.metrics.record_reply(reply, worker_index, self.summary.model_name)
         self.out_tx.send_nowait(Outcome(pending, result))
+
+    def _from_reply(self, pending: Pending, reply: Result) -> ResultLine:
+        result = self._base(pending)
+        result.status, result.calls, result.error = reply.status, reply.calls, reply.error
+        result.results = reply.results
+        result.usage = reply.usage
+        result.confidence, result.call_confidence = reply.confidence, reply.call_confidence
+        result.ungrounded, result.repeated = reply.ungrounded, reply.repeated
+        self._label(pending, result)
+        return result
 
     def _label(self, pending: Pending, result: ResultLine) -> None:
         """The root span says how sure the answer is; with ``--review-below`` an ok line

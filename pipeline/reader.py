@@ -98,7 +98,7 @@ class Reader:
         if error is not None:
             pending.span.set_attribute("needle.error.type", error.error_type)
             self.outcomes.failed(pending, error.error_type, error.message)
-        else:
+        elif not self.outcomes.answered_before(pending):
             self.outcomes.queued()
             job_tx.send_nowait(pending)  # room: the stream holds a whole window
 

@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from opentelemetry.sdk.trace import TracerProvider
 
+from pipeline.answercache import AnswerCache
 from pipeline.config import RunConfig, RunSummary
 from pipeline.failures import first_failure
 from pipeline.formats import LineFormats
@@ -119,6 +120,7 @@ class Supervisor:
             metrics,
             config.telemetry.capture_content,
             review_below=config.review_below,
+            cache=AnswerCache() if config.answer_cache and not config.dispatch else None,
         )
         tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME)
         formats = LineFormats(config.input_format, config.output_format)

@@ -22,7 +22,7 @@ CLI_OPTIONS = {
     "--executor", "--ray-address",
     "--input-format", "--output-format", "--project",
     "--retry-errors", "--query-column", "--id-column", "--keep-columns",
-    "--review-below", "--review-file", "--none-threshold",
+    "--review-below", "--review-file", "--none-threshold", "--no-answer-cache",
 }  # fmt: skip
 
 

@@ -111,6 +111,7 @@ def test_sigterm_of_the_pipeline_loses_no_span(test_model, tmp_path):
     command += ["--model", str(test_model), "--workers", "1", "--grace", "1"]
     command += ["--timeout", "300", "--traces", "file", "--traces-file", str(trace_file)]
     command += ["--engine", fault_engine.SPEC]
+    command += ["--no-answer-cache"]  # the "after-" repeats must wait for the worker too
     hangs = tmp_path / "hangs"
     hangs.mkdir()
     process = subprocess.Popen(
