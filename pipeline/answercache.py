@@ -19,7 +19,7 @@ import orjson
 from pipeline.requests import Request
 from workers.messages import Result
 
-ANSWERS = 4096  # about 1-2 MB of answers
+ANSWERS = 4096  # about 5 MB of answers like the sample requests'
 
 
 def request_key(request: Request) -> bytes:
@@ -44,14 +44,12 @@ class AnswerCache:
     def __init__(self, size: int = ANSWERS) -> None:
         self._size = size
         self._answers: OrderedDict[bytes, Result] = OrderedDict()
-        self.hits = 0
 
     def get(self, request: Request) -> Result | None:
         key = request_key(request)
         answer = self._answers.get(key)
         if answer is not None:
             self._answers.move_to_end(key)
-            self.hits += 1
         return answer
 
     def put(self, request: Request, answer: Result) -> None:
