@@ -23,18 +23,9 @@ ANSWERS = 4096  # about 5 MB of answers like the sample requests'
 
 
 def request_key(request: Request) -> bytes:
-    """What decides a request's answer, as a 16-byte digest."""
-    choice = request.choice
-    text = orjson.dumps(
-        [
-            request.query,
-            request.tools_key,
-            request.history,
-            choice.mode,
-            choice.name,
-            choice.parallel,
-        ]
-    )
+    """What decides a request's answer, as a 16-byte digest (the tool choice whole, so a
+    field it gains is part of the key too)."""
+    text = orjson.dumps([request.query, request.tools_key, request.history, request.choice])
     return hashlib.blake2b(text, digest_size=16).digest()
 
 
