@@ -19,10 +19,12 @@ from conftest import PROJECT_ROOT, SAMPLE_QUERIES, cli_env, read_jsonl
 from pipeline.models import TINY_MODEL
 from training.confidence_metrics import auroc, precision_at
 from workers.confidence import (
+    REPEATED_FACTOR,
     Calibration,
     answer_confidence,
     call_spans,
     fit_platt_with_none,
+    label_answer,
     ungrounded_strings,
 )
 
@@ -62,6 +64,26 @@ def test_confidence_is_the_product_of_chosen_tokens_per_call() -> None:
     assert scored.line == pytest.approx(0.9 * 0.7 * 0.5)
     none = answer_confidence([b"[", b"]"], [(1, math.log(0.6))])
     assert none.calls == [] and none.line == pytest.approx(0.6)
+
+
+def test_a_repeated_value_lowers_its_calls_confidence() -> None:
+    pieces = [b"[", b'{"name":"a","arguments":{"x":1,"y":1}}', b",", b'{"name":"b"}', b"]"]
+    logprobs = [(1, math.log(0.9)), (3, math.log(0.8))]
+    plain = answer_confidence(pieces, logprobs)
+    doubted = answer_confidence(pieces, logprobs, repeats=[1, 0])
+    assert doubted.calls == pytest.approx([0.9 * REPEATED_FACTOR, 0.8])
+    assert doubted.line == pytest.approx(0.9 * REPEATED_FACTOR)
+    assert plain.line == pytest.approx(0.8)
+    query = "the z-score for 721 where the mean is -678.76"
+    calls = [{"name": "z", "arguments": {"value": -678.76, "mean": -678.76}}]
+    answer = [b"[", orjson.dumps(calls[0]), b"]"]
+    labels = label_answer(answer, [(1, math.log(0.9))], None, calls, query, [])
+    assert labels.repeated == [{"call": 0, "path": "mean"}]
+    assert labels.confidence == pytest.approx(0.9 * REPEATED_FACTOR)
+    said_twice = "the z-score for 5 where the mean is 5"
+    calls = [{"name": "z", "arguments": {"value": 5, "mean": 5}}]
+    labels = label_answer(answer, [(1, math.log(0.9))], None, calls, said_twice, [])
+    assert labels.repeated == [] and labels.confidence == pytest.approx(0.9)
 
 
 def test_calibration_composes_and_round_trips() -> None:
