@@ -7,14 +7,16 @@ between calls (whether another call follows, whether there is any: ``[]``) is th
 answer's structure. A call that repeats a value the request says once
 (:mod:`workers.repeats`) has its probability multiplied by :data:`REPEATED_FACTOR` for each
 such value: no such answer was right on needle-smol's six validation splits (0 of 51), and
-the factor raised the AUROC on each of them (docs/evaluation.md). A line's raw confidence is
-its least sure call times its structure, so an answer of no call gets the probability of
-answering none. A model can carry a Platt
-calibration (``needle.confidence.platt`` = ``"a,b"`` in its GGUF metadata, fitted on a
-validation split by ``python -m training calibrate``): ``sigmoid(a * logit(raw) + b)``, and
-one of its own for answers of no call (``needle.confidence.platt_none``): the probability
-of answering none is right less often than a call's product of token probabilities of the
-same size, so one scale for both ranks them badly against each other.
+the factor raised the AUROC on each of them (docs/evaluation.md). A line's raw confidence
+is its least sure call times its structure, so an answer of no call gets the probability
+of answering none.
+
+A model can carry a Platt calibration (``needle.confidence.platt`` = ``"a,b"`` in its GGUF
+metadata, fitted on a validation split by ``python -m training calibrate``):
+``sigmoid(a * logit(raw) + b)``, and one of its own for answers of no call
+(``needle.confidence.platt_none``): the probability of answering none is right less often
+than a call's product of token probabilities of the same size, so one scale for both ranks
+them badly against each other.
 
 **Grounding.** A string argument is grounded when the request holds it (after case folding
 and collapsing white space), when it is one of its parameter's ``enum`` values, or its
