@@ -109,6 +109,43 @@ def test_adapter_written_merged_and_served_gives_the_trained_logits(small: dict)
     assert np.abs(served - trained).mean() < np.abs(served - before).mean() / 10
 
 
+def test_recomputed_blocks_give_the_same_loss_and_gradients(small: dict) -> None:
+    """--grad-checkpoint keeps less for the backward pass, and trains the same adapters."""
+    import copy
+
+    model = copy.deepcopy(small["model"])
+    add_lora(model, rank=4, alpha=8.0, layers=2)
+    torch.manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, LoRALinear):
+            torch.nn.init.normal_(module.lora_b, std=0.02)
+    ids = torch.randint(0, model.c.vocab_size, (2, 48))
+    targets = torch.randint(0, model.c.vocab_size, (2, 48))
+    allowed = torch.ones(48, 48, dtype=torch.bool).tril()[None, None].repeat(2, 1, 1, 1)
+
+    calls = []
+    model.blocks[-1].register_forward_pre_hook(lambda *_: calls.append(1))
+
+    def loss_and_grads(recompute: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        calls.clear()
+        model.recompute_blocks = recompute
+        model.zero_grad(set_to_none=True)
+        logits = model(ids, mask=allowed)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        loss.backward()
+        trained = [p for p in model.parameters() if p.requires_grad]
+        return loss.detach(), [p.grad.clone() for p in trained]
+
+    plain_loss, plain_grads = loss_and_grads(False)
+    assert len(calls) == 1
+    loss, grads = loss_and_grads(True)
+    assert len(calls) == 2  # the block ran again in the backward pass
+    assert torch.equal(loss, plain_loss)
+    assert len(grads) == 28 and all(g.abs().sum() > 0 for g in grads)
+    for got, want in zip(grads, plain_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
 def test_train_command_lora_stops_and_resumes_from_its_checkpoint(small: dict) -> None:
     adapter = small["folder"] / "run.lora.gguf"
     common = [

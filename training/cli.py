@@ -129,6 +129,12 @@ def train_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--no-bf16", action="store_true", help="train in float32 (slower)")
     ap.add_argument(
+        "--grad-checkpoint",
+        action="store_true",
+        help="keep only each block's input for the backward pass and compute the rest again "
+        "(far less memory, about a third more compute)",
+    )
+    ap.add_argument(
         "--device",
         choices=["cpu", "cuda", "auto"],
         default="cpu",
@@ -172,6 +178,7 @@ def train_main(argv: list[str] | None = None) -> int:
         ffn_dim=a.ffn,
         vocab_size=a.vocab,
         bf16=not a.no_bf16,
+        grad_checkpoint=a.grad_checkpoint,
         max_len=a.max_len,
         max_branches=a.max_branches,
         lora_rank=a.lora_rank,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import resource
 import shutil
 import time
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class TrainArgs:
     export: bool = True  # False: measure only (validation), write nothing
     device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when available)
     encode_workers: int | None = None  # processes encoding the data (None: one per CPU, <= 16)
+    grad_checkpoint: bool = False  # recompute each block's activations in the backward pass
     dim: int = 256
     n_layers: int = 6
     n_heads: int = 8
@@ -182,6 +184,11 @@ def loss_fn(model, batch):
     return (nll * ww).sum() / ww.sum().clamp_min(1e-6), logits, nll, where
 
 
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far (Linux reports it in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -286,7 +293,9 @@ def train(a: TrainArgs) -> dict:
     vitems = encode_examples(vexs, tok, a.max_len, workers=workers)
     log(f"encoded in {time.time() - encoding_started:.1f}s by {workers} process(es)")
     model.to(device)
-    log(f"device: {device}")
+    model.recompute_blocks = a.grad_checkpoint
+    recomputed = ", activations recomputed block by block" if a.grad_checkpoint else ""
+    log(f"device: {device}{recomputed}")
     if not items:
         raise ValueError(f"no training example fits --max-len {a.max_len} tokens")
     ntok = sum(len(x.prefix) + len(x.branch) for x in items)
@@ -373,7 +382,7 @@ def train(a: TrainArgs) -> dict:
             log(
                 f"step {step} loss {loss.item():.4f} lr {opt.param_groups[0]['lr']:.2e} "
                 f"{seen_tok / max(el - trained_s, 1e-9):.0f} tok/s {seen_ex} examples "
-                f"elapsed {el:.0f}s progress {progress:.1%}"
+                f"elapsed {el:.0f}s progress {progress:.1%} peak rss {peak_rss_gb():.1f} GB"
             )
         if a.eval_every and step % a.eval_every == 0:
             vl, vacc = evaluate(model, vitems[:200], tok.pad_id, bf16=a.bf16, max_len=a.max_len)
