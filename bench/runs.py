@@ -216,7 +216,7 @@ def pipeline_command(
         command += ["--workers", str(args.workers)]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    if not getattr(args, "answer_cache", False):
+    if not args.answer_cache:
         command.append("--no-answer-cache")
     return command + list(args.pipeline_arg)
 
