@@ -92,6 +92,8 @@ class RunConfig:
             fingerprint["dispatch"] = self.dispatch
         if self.decoding.none_threshold is not None:  # (likewise)
             fingerprint["none_threshold"] = self.decoding.none_threshold
+        if not self.decoding.convert_units:  # (likewise)
+            fingerprint["convert_units"] = False
         return fingerprint
 
     def init_message(self, index: int) -> Init:

@@ -243,6 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="grammar bound on free-text argument strings, 0 for none (default: %(default)s)",
     )
     model.add_argument(
+        "--no-unit-conversion",
+        dest="convert_units",
+        action="store_false",
+        help="leave numbers as the model gives them (by default a number copied in the "
+        'request\'s unit where its parameter names another, "amount_cents": 30 for "$30k", '
+        'becomes 3000000; such values are listed in "converted")',
+    )
+    model.add_argument(
         "--n-ctx",
         type=non_negative_int,
         default=CONFIG["n_ctx"],

@@ -3,8 +3,8 @@
 The run itself writes ``results.parquet.jsonl`` (the same result lines as any run, so a
 stopped run resumes from it exactly as from a JSONL output); once every request has its
 line, that file is converted a batch of lines at a time into ``results.parquet`` with one
-column per field. Nested values (``calls``, ``ungrounded``, ``repeated``, ``columns``,
-``error``) are JSON strings, so any kept column type fits.
+column per field. Nested values (``calls``, ``ungrounded``, ``repeated``, ``converted``,
+``columns``, ``error``) are JSON strings, so any kept column type fits.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def _schema() -> Any:
             ("call_confidence", pa.list_(pa.float64())),
             ("ungrounded", pa.string()),
             ("repeated", pa.string()),
+            ("converted", pa.string()),
             ("review", pa.bool_()),
             ("error_type", pa.string()),
             ("error_message", pa.string()),
@@ -66,6 +67,7 @@ def _row(raw: bytes) -> dict[str, Any]:
         "call_confidence": line.call_confidence,
         "ungrounded": _json(line.ungrounded),
         "repeated": _json(line.repeated),
+        "converted": _json(line.converted),
         "review": line.review,
         "error_type": line.error.type if line.error else None,
         "error_message": line.error.message if line.error else None,

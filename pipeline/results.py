@@ -5,7 +5,8 @@ through :func:`encode_line`, and resume, evaluation and the benchmark read throu
 :func:`decode_line`. Keys come out in a fixed order: ``id, line, status, calls, error,
 trace_id, model, usage, latency_ms`` and, with ``--dispatch``, ``results``; an ok line
 of a model that reports token probabilities also has ``confidence``, ``call_confidence``
-``ungrounded`` and ``repeated`` after ``calls``, and with ``--review-below`` ``review``; with
+``ungrounded`` and ``repeated`` after ``calls``, ``converted`` where a number was put in its
+parameter's unit, and with ``--review-below`` ``review``; with
 ``--keep-columns``, ``columns`` comes last.
 """
 
@@ -25,6 +26,7 @@ LABELS = (
     "call_confidence",
     "ungrounded",
     "repeated",
+    "converted",
     "review",
 )  # after "calls", when known
 
@@ -51,6 +53,7 @@ class ResultLine:
     call_confidence: list[float] | None = None
     ungrounded: list[dict[str, Any]] | None = None
     repeated: list[dict[str, Any]] | None = None  # values given more often than said
+    converted: list[dict[str, Any]] | None = None  # numbers put in their parameter's unit
     review: bool | None = None
     columns: dict[str, Any] | None = None  # --keep-columns: input fields, copied
 
@@ -133,6 +136,7 @@ def _from_dict(data: dict[str, Any], request_id: RequestId, line: int) -> Result
         call_confidence=data.get("call_confidence"),
         ungrounded=data.get("ungrounded"),
         repeated=data.get("repeated"),
+        converted=data.get("converted"),
         review=data.get("review") if isinstance(data.get("review"), bool) else None,
         columns=data.get("columns") if isinstance(data.get("columns"), dict) else None,
     )

@@ -132,12 +132,18 @@ class DirectDecoder:
     """One request at a time through the worker's own engine (``workers.engine``): the
     Needle prompt, the llguidance answer grammar and greedy decoding, as in the pipeline."""
 
-    def __init__(self, model_path: str | Path, n_ctx: int = 2048, threads: int | None = None):
+    def __init__(
+        self,
+        model_path: str | Path,
+        n_ctx: int = 2048,
+        threads: int | None = None,
+        convert_units: bool = True,
+    ):
         from workers.engine import DecodingSettings, LlamaEngine
         from workers.prompts import NeedlePromptFormat
 
         self.engine = LlamaEngine(model_path, n_ctx=n_ctx, n_threads=threads or 2)
-        self.settings = DecodingSettings()
+        self.settings = DecodingSettings(convert_units=convert_units)
         self.prompts = NeedlePromptFormat()
         self._grammars: dict[str, Any] = {}
 
@@ -146,6 +152,7 @@ class DirectDecoder:
         import dataclasses
 
         from workers.toolset import answer_schema, normalize_tools, tools_key
+        from workers.units import convert_units
 
         tools = normalize_tools(tools)
         key = tools_key(tools)
@@ -160,7 +167,10 @@ class DirectDecoder:
         completion = self.engine.complete(tokens, grammar, settings)
         if completion.finish_reason != "stop":
             raise ValueError(f"the answer did not finish: {completion.text!r}")
-        return json.loads(completion.text)
+        answer = json.loads(completion.text)
+        if settings.convert_units and all(isinstance(call, dict) for call in answer):
+            answer, _ = convert_units(answer, query, tools)
+        return answer
 
 
 def direct_results(
@@ -169,8 +179,9 @@ def direct_results(
     results_path: str | Path,
     limit: int | None = None,
     threads: int | None = None,
+    convert_units: bool = True,
 ) -> None:
-    dec = DirectDecoder(model_path, threads=threads)
+    dec = DirectDecoder(model_path, threads=threads, convert_units=convert_units)
     exs = _read_jsonl(labelled_path)[: limit or None]
     with open(results_path, "w", encoding="utf-8") as out:
         for i, ex in enumerate(exs, start=1):
@@ -219,12 +230,20 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
         if a.prompt_format not in (None, "needle"):
             print("--direct decodes the needle prompt format only", file=sys.stderr)
             return 2
-        direct_results(resolve_model(a.model).path, requests, results, threads=a.threads)
+        direct_results(
+            resolve_model(a.model).path,
+            requests,
+            results,
+            threads=a.threads,
+            convert_units=a.convert_units,
+        )
         return 0
     if a.prompt_format:
         extra = (*extra, "--prompt-format", a.prompt_format)
     if a.none_threshold is not None:
         extra = (*extra, "--none-threshold", str(a.none_threshold))
+    if not a.convert_units:
+        extra = (*extra, "--no-unit-conversion")
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():
         print(f"pipeline failed (exit {rc})", file=sys.stderr)
@@ -258,6 +277,12 @@ def eval_cli(argv: list[str] | None = None) -> int:
         type=float,
         metavar="P",
         help="the pipeline's --none-threshold (default: the model's own)",
+    )
+    ap.add_argument(
+        "--no-unit-conversion",
+        dest="convert_units",
+        action="store_false",
+        help="the pipeline's --no-unit-conversion: score the model's own numbers",
     )
     ap.add_argument("--results", help="keep the results file here")
     ap.add_argument(

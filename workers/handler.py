@@ -50,6 +50,7 @@ from workers.toolset import (
     ToolChoice,
     ToolSet,
 )
+from workers.units import convert_units
 
 GENAI_PROVIDER = "llama.cpp"  # gen_ai.provider.name: the model runs in this process
 
@@ -92,12 +93,13 @@ class JobHandler:
         results: list[dict[str, Any]] | None = None
         inference: Inference | None = None
         labels = Labels()
+        converted: list[dict[str, Any]] = []
         try:
             prepared, tokens = self._build_prompt(job, parent)
             inference = self._infer(tokens, prepared, job, parent)
             completion = inference.completion
             answer = self._parse(inference, parent)
-            calls = self._validate(answer, prepared.toolset, parent)
+            calls, converted = self._validate(answer, prepared.toolset, job.query, parent)
             labels = self._labels(completion, calls, job.query, prepared.toolset)
             if self.dispatcher is not None:
                 results = [self._execute(index, call, parent) for index, call in enumerate(calls)]
@@ -132,6 +134,7 @@ class JobHandler:
             call_confidence=labels.call_confidence if ok else None,
             ungrounded=labels.ungrounded if ok else None,
             repeated=labels.repeated if ok else None,
+            converted=converted if ok and converted else None,
         )
 
     def _labels(
@@ -270,7 +273,11 @@ class JobHandler:
                 raise RequestFailed("invalid_output", message)
             return inference.answer.value
 
-    def _validate(self, answer: Any, toolset: ToolSet, parent: Any) -> list[dict[str, Any]]:
+    def _validate(
+        self, answer: Any, toolset: ToolSet, query: str, parent: Any
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The answer's valid calls, with each number the model copied in the request's unit
+        put in its parameter's (:mod:`workers.units`), and the list of those converted."""
         with self._stage("validate", parent) as span:
             try:
                 calls = toolset.validate_calls(answer)
@@ -286,11 +293,29 @@ class JobHandler:
                 span.set_attribute("error.type", "invalid_arguments")
                 span.set_status(Status(StatusCode.ERROR, message))
                 raise RequestFailed("invalid_arguments", exc.message) from exc
+            converted: list[dict[str, Any]] = []
+            if self.decoding.convert_units:
+                calls, converted = self._convert_units(calls, toolset, query)
+                span.set_attribute("needle.converted.count", len(converted))
             span.set_attribute("needle.calls.count", len(calls))
             span.set_attribute("needle.calls.names", [call["name"] for call in calls])
             if self.capture_content:
                 span.set_attribute("output.value", orjson.dumps(calls).decode())
-            return calls
+            return calls, converted
+
+    @staticmethod
+    def _convert_units(
+        calls: list[dict[str, Any]], toolset: ToolSet, query: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The calls with their numbers converted, where the converted calls still pass the
+        schemas (a ``maximum`` may refuse the converted value: then the model's stand)."""
+        new_calls, converted = convert_units(calls, query, toolset.tools)
+        if not converted:
+            return calls, []
+        try:
+            return toolset.validate_calls(new_calls), converted
+        except CallValidationError:
+            return calls, []
 
     def _execute(self, index: int, call: dict[str, Any], parent: Any) -> dict[str, Any]:
         """Run one call through the dispatcher, as an ``execute_tool`` span (GenAI semantic
