@@ -112,6 +112,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             max_string_length=args.max_string_length,
             none_threshold=args.none_threshold,
             convert_units=args.convert_units,
+            fill_enums=args.fill_enums,
         ),
         n_ctx=args.n_ctx,
         timeout_s=args.timeout,

@@ -94,6 +94,8 @@ class RunConfig:
             fingerprint["none_threshold"] = self.decoding.none_threshold
         if not self.decoding.convert_units:  # (likewise)
             fingerprint["convert_units"] = False
+        if not self.decoding.fill_enums:  # (likewise)
+            fingerprint["fill_enums"] = False
         return fingerprint
 
     def init_message(self, index: int) -> Init:

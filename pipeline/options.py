@@ -251,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
         'becomes 3000000; such values are listed in "converted")',
     )
     model.add_argument(
+        "--no-enum-fill",
+        dest="fill_enums",
+        action="store_false",
+        help="leave out what the model leaves out (by default an optional enum argument "
+        'the model left out, where the request names one of its values, is filled in: "my '
+        'credit is excellent" gives "credit_band": "excellent"; listed in "filled")',
+    )
+    model.add_argument(
         "--n-ctx",
         type=non_negative_int,
         default=CONFIG["n_ctx"],

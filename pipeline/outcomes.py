@@ -111,7 +111,7 @@ class Outcomes:
         result.usage = reply.usage
         result.confidence, result.call_confidence = reply.confidence, reply.call_confidence
         result.ungrounded, result.repeated = reply.ungrounded, reply.repeated
-        result.converted = reply.converted or None
+        result.converted, result.filled = reply.converted or None, reply.filled or None
         self._label(pending, result)
         return result
 
@@ -127,6 +127,8 @@ class Outcomes:
             pending.span.set_attribute("needle.repeated.count", len(result.repeated))
         if result.converted:
             pending.span.set_attribute("needle.converted.count", len(result.converted))
+        if result.filled:
+            pending.span.set_attribute("needle.filled.count", len(result.filled))
         if self.review_below is None or result.status != "ok":
             return
         unsure = result.confidence is not None and result.confidence < self.review_below

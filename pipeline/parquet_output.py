@@ -4,7 +4,7 @@ The run itself writes ``results.parquet.jsonl`` (the same result lines as any ru
 stopped run resumes from it exactly as from a JSONL output); once every request has its
 line, that file is converted a batch of lines at a time into ``results.parquet`` with one
 column per field. Nested values (``calls``, ``ungrounded``, ``repeated``, ``converted``,
-``columns``, ``error``) are JSON strings, so any kept column type fits.
+``filled``, ``columns``, ``error``) are JSON strings, so any kept column type fits.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def _schema() -> Any:
             ("ungrounded", pa.string()),
             ("repeated", pa.string()),
             ("converted", pa.string()),
+            ("filled", pa.string()),
             ("review", pa.bool_()),
             ("error_type", pa.string()),
             ("error_message", pa.string()),
@@ -68,6 +69,7 @@ def _row(raw: bytes) -> dict[str, Any]:
         "ungrounded": _json(line.ungrounded),
         "repeated": _json(line.repeated),
         "converted": _json(line.converted),
+        "filled": _json(line.filled),
         "review": line.review,
         "error_type": line.error.type if line.error else None,
         "error_message": line.error.message if line.error else None,

@@ -4,10 +4,10 @@ This module is the one definition of the results file's schema; the supervisor w
 through :func:`encode_line`, and resume, evaluation and the benchmark read through
 :func:`decode_line`. Keys come out in a fixed order: ``id, line, status, calls, error,
 trace_id, model, usage, latency_ms`` and, with ``--dispatch``, ``results``; an ok line
-of a model that reports token probabilities also has ``confidence``, ``call_confidence``
-``ungrounded`` and ``repeated`` after ``calls``, ``converted`` where a number was put in its
-parameter's unit, and with ``--review-below`` ``review``; with
-``--keep-columns``, ``columns`` comes last.
+of a model that reports token probabilities also has ``confidence``, ``call_confidence``,
+``ungrounded`` and ``repeated`` after ``calls``; ``converted`` where a number was put in its
+parameter's unit, ``filled`` where an enum argument was filled in from the request; with
+``--review-below``, ``review``; with ``--keep-columns``, ``columns`` comes last.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ LABELS = (
     "ungrounded",
     "repeated",
     "converted",
+    "filled",
     "review",
 )  # after "calls", when known
 
@@ -54,6 +55,7 @@ class ResultLine:
     ungrounded: list[dict[str, Any]] | None = None
     repeated: list[dict[str, Any]] | None = None  # values given more often than said
     converted: list[dict[str, Any]] | None = None  # numbers put in their parameter's unit
+    filled: list[dict[str, Any]] | None = None  # enum arguments filled in from the request
     review: bool | None = None
     columns: dict[str, Any] | None = None  # --keep-columns: input fields, copied
 
@@ -137,6 +139,7 @@ def _from_dict(data: dict[str, Any], request_id: RequestId, line: int) -> Result
         ungrounded=data.get("ungrounded"),
         repeated=data.get("repeated"),
         converted=data.get("converted"),
+        filled=data.get("filled"),
         review=data.get("review") if isinstance(data.get("review"), bool) else None,
         columns=data.get("columns") if isinstance(data.get("columns"), dict) else None,
     )

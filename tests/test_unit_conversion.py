@@ -9,7 +9,7 @@ from typing import Any
 
 from conftest import PROJECT_ROOT, cli_env, exported_spans, read_jsonl, write_jsonl
 
-from workers.handler import JobHandler
+from workers.handler import _repaired
 from workers.toolset import ToolSet, normalize_tools
 from workers.units import convert_units, mentions, parameter_unit
 
@@ -33,6 +33,7 @@ LOAN = {
         "properties": {
             "amount_cents": {"type": "integer", "description": "Amount to borrow, in cents"},
             "term_years": {"type": "integer", "minimum": 1, "maximum": 7},
+            "credit_band": {"type": "string", "enum": ["excellent", "good", "fair", "poor"]},
         },
         "required": ["amount_cents", "term_years"],
     },
@@ -127,12 +128,15 @@ def test_a_conversion_the_schema_refuses_leaves_the_models_value() -> None:
     }
     toolset = ToolSet(normalize_tools([gift]))
     calls = [{"name": "gift_card", "arguments": {"amount_cents": 100}}]
-    assert JobHandler._convert_units(calls, toolset, "a $100 gift card") == (
+    assert _repaired(calls, toolset, convert_units(calls, "a $100 gift card", [gift])) == (
         [{"name": "gift_card", "arguments": {"amount_cents": 10000}}],
         [{"call": 0, "path": "amount_cents", "from": 100, "to": 10000}],
     )
     calls = [{"name": "gift_card", "arguments": {"amount_cents": 1000}}]
-    assert JobHandler._convert_units(calls, toolset, "a $1000 gift card") == (calls, [])
+    assert _repaired(calls, toolset, convert_units(calls, "a $1000 gift card", [gift])) == (
+        calls,
+        [],
+    )
 
 
 def test_the_table_reads_units_names_and_descriptions() -> None:
@@ -151,16 +155,18 @@ def test_the_table_reads_units_names_and_descriptions() -> None:
     assert parameter_unit("size", {"description": "Size in GB"}) is None  # not in the table
 
 
-def test_the_pipeline_converts_and_says_so(tmp_path) -> None:
-    """needle-smol copies "2.4" for "2.4 GHz" and "30" for "$30k" (valid_written); the
-    output has the converted values, a ``converted`` list and a span attribute, and
-    ``--no-unit-conversion`` gives the model's own values."""
+def test_the_pipeline_converts_fills_and_says_so(tmp_path) -> None:
+    """needle-smol copies "2.4" for "2.4 GHz" and "12" for "12 grand", and leaves out the
+    credit band (valid_written); the output has the converted and filled values, lists of
+    them and span attributes, and ``--no-unit-conversion --no-enum-fill`` gives the
+    model's own answer."""
     tools = [WAVELENGTH, LOAN]
+    loan = "My credit is excellent. What would a 12 grand personal loan over five years cost me?"
     source = write_jsonl(
         tmp_path / "in.jsonl",
         [
             {"id": "ghz", "query": "convert frequency to wavelength: 2.4 GHz, in a vacuum"},
-            {"id": "loan", "query": "$30k, 3 years. give me a ballpark quote"},
+            {"id": "loan", "query": loan},
         ],
     )
     tools_file = tmp_path / "tools.json"
@@ -177,19 +183,35 @@ def test_the_pipeline_converts_and_says_so(tmp_path) -> None:
         return {line["id"]: line for line in read_jsonl(output)}
 
     spans_file = tmp_path / "spans.jsonl"
-    raw = run("--no-unit-conversion")
-    converted = run("--traces", "file", "--traces-file", str(spans_file))
-    assert [c["arguments"]["frequency_hz"] for c in raw["ghz"]["calls"]] == [2.4]
-    assert [c["arguments"]["amount_cents"] for c in raw["loan"]["calls"]] == [30]
-    assert all("converted" not in line for line in raw.values())
-    assert [c["arguments"]["frequency_hz"] for c in converted["ghz"]["calls"]] == [2400000000]
-    assert [c["arguments"]["amount_cents"] for c in converted["loan"]["calls"]] == [3000000]
-    assert converted["loan"]["converted"] == [
-        {"call": 0, "path": "amount_cents", "from": 30, "to": 3000000}
+    raw = run("--no-unit-conversion", "--no-enum-fill")
+    repaired = run("--traces", "file", "--traces-file", str(spans_file))
+    assert [c["arguments"] for c in raw["ghz"]["calls"]] == [
+        {"frequency_hz": 2.4, "medium": "vacuum"}
     ]
+    assert [c["arguments"] for c in raw["loan"]["calls"]] == [{"amount_cents": 12, "term_years": 5}]
+    assert all("converted" not in line and "filled" not in line for line in raw.values())
+    assert [c["arguments"]["frequency_hz"] for c in repaired["ghz"]["calls"]] == [2400000000]
+    assert [c["arguments"] for c in repaired["loan"]["calls"]] == [
+        {"amount_cents": 1200000, "term_years": 5, "credit_band": "excellent"}
+    ]
+    assert repaired["loan"]["converted"] == [
+        {"call": 0, "path": "amount_cents", "from": 12, "to": 1200000}
+    ]
+    assert repaired["loan"]["filled"] == [{"call": 0, "path": "credit_band", "value": "excellent"}]
+    assert "filled" not in repaired["ghz"]  # "vacuum" was the model's own
+    spans = exported_spans(spans_file)
     counts = sorted(
-        (span["name"], int(span["attrs"]["needle.converted.count"]))
-        for span in exported_spans(spans_file)
-        if "needle.converted.count" in span["attrs"]
+        (span["name"], key, int(span["attrs"][key]))
+        for span in spans
+        for key in ("needle.converted.count", "needle.filled.count")
+        if key in span["attrs"]
     )
-    assert counts == [("process_request", 1)] * 2 + [("validate", 1)] * 2
+    assert counts == [
+        ("process_request", "needle.converted.count", 1),
+        ("process_request", "needle.converted.count", 1),
+        ("process_request", "needle.filled.count", 1),
+        ("validate", "needle.converted.count", 1),
+        ("validate", "needle.converted.count", 1),
+        ("validate", "needle.filled.count", 0),
+        ("validate", "needle.filled.count", 1),
+    ]

@@ -138,12 +138,13 @@ class DirectDecoder:
         n_ctx: int = 2048,
         threads: int | None = None,
         convert_units: bool = True,
+        fill_enums: bool = True,
     ):
         from workers.engine import DecodingSettings, LlamaEngine
         from workers.prompts import NeedlePromptFormat
 
         self.engine = LlamaEngine(model_path, n_ctx=n_ctx, n_threads=threads or 2)
-        self.settings = DecodingSettings(convert_units=convert_units)
+        self.settings = DecodingSettings(convert_units=convert_units, fill_enums=fill_enums)
         self.prompts = NeedlePromptFormat()
         self._grammars: dict[str, Any] = {}
 
@@ -151,6 +152,7 @@ class DirectDecoder:
         """The answer's calls; raises ValueError on a cut-off answer."""
         import dataclasses
 
+        from workers.enumfill import fill_enums
         from workers.toolset import answer_schema, normalize_tools, tools_key
         from workers.units import convert_units
 
@@ -168,8 +170,11 @@ class DirectDecoder:
         if completion.finish_reason != "stop":
             raise ValueError(f"the answer did not finish: {completion.text!r}")
         answer = json.loads(completion.text)
-        if settings.convert_units and all(isinstance(call, dict) for call in answer):
-            answer, _ = convert_units(answer, query, tools)
+        if all(isinstance(call, dict) for call in answer):
+            if settings.convert_units:
+                answer, _ = convert_units(answer, query, tools)
+            if settings.fill_enums:
+                answer, _ = fill_enums(answer, query, tools)
         return answer
 
 
@@ -180,8 +185,11 @@ def direct_results(
     limit: int | None = None,
     threads: int | None = None,
     convert_units: bool = True,
+    fill_enums: bool = True,
 ) -> None:
-    dec = DirectDecoder(model_path, threads=threads, convert_units=convert_units)
+    dec = DirectDecoder(
+        model_path, threads=threads, convert_units=convert_units, fill_enums=fill_enums
+    )
     exs = _read_jsonl(labelled_path)[: limit or None]
     with open(results_path, "w", encoding="utf-8") as out:
         for i, ex in enumerate(exs, start=1):
@@ -236,6 +244,7 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
             results,
             threads=a.threads,
             convert_units=a.convert_units,
+            fill_enums=a.fill_enums,
         )
         return 0
     if a.prompt_format:
@@ -244,6 +253,8 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
         extra = (*extra, "--none-threshold", str(a.none_threshold))
     if not a.convert_units:
         extra = (*extra, "--no-unit-conversion")
+    if not a.fill_enums:
+        extra = (*extra, "--no-enum-fill")
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():
         print(f"pipeline failed (exit {rc})", file=sys.stderr)
@@ -283,6 +294,12 @@ def eval_cli(argv: list[str] | None = None) -> int:
         dest="convert_units",
         action="store_false",
         help="the pipeline's --no-unit-conversion: score the model's own numbers",
+    )
+    ap.add_argument(
+        "--no-enum-fill",
+        dest="fill_enums",
+        action="store_false",
+        help="the pipeline's --no-enum-fill: score the arguments the model gave",
     )
     ap.add_argument("--results", help="keep the results file here")
     ap.add_argument(

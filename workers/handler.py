@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ from workers.engine import (
     Engine,
     check_context,
 )
+from workers.enumfill import fill_enums
 from workers.messages import (
     ErrorInfo,
     Job,
@@ -93,13 +94,13 @@ class JobHandler:
         results: list[dict[str, Any]] | None = None
         inference: Inference | None = None
         labels = Labels()
-        converted: list[dict[str, Any]] = []
+        repairs = Repairs()
         try:
             prepared, tokens = self._build_prompt(job, parent)
             inference = self._infer(tokens, prepared, job, parent)
             completion = inference.completion
             answer = self._parse(inference, parent)
-            calls, converted = self._validate(answer, prepared.toolset, job.query, parent)
+            calls, repairs = self._validate(answer, prepared.toolset, job.query, parent)
             labels = self._labels(completion, calls, job.query, prepared.toolset)
             if self.dispatcher is not None:
                 results = [self._execute(index, call, parent) for index, call in enumerate(calls)]
@@ -134,7 +135,8 @@ class JobHandler:
             call_confidence=labels.call_confidence if ok else None,
             ungrounded=labels.ungrounded if ok else None,
             repeated=labels.repeated if ok else None,
-            converted=converted if ok and converted else None,
+            converted=repairs.converted if ok and repairs.converted else None,
+            filled=repairs.filled if ok and repairs.filled else None,
         )
 
     def _labels(
@@ -275,9 +277,10 @@ class JobHandler:
 
     def _validate(
         self, answer: Any, toolset: ToolSet, query: str, parent: Any
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ) -> tuple[list[dict[str, Any]], Repairs]:
         """The answer's valid calls, with each number the model copied in the request's unit
-        put in its parameter's (:mod:`workers.units`), and the list of those converted."""
+        put in its parameter's (:mod:`workers.units`) and each optional enum argument it left
+        out that the request names filled in (:mod:`workers.enumfill`), and what changed."""
         with self._stage("validate", parent) as span:
             try:
                 calls = toolset.validate_calls(answer)
@@ -294,28 +297,19 @@ class JobHandler:
                 span.set_status(Status(StatusCode.ERROR, message))
                 raise RequestFailed("invalid_arguments", exc.message) from exc
             converted: list[dict[str, Any]] = []
+            filled: list[dict[str, Any]] = []
             if self.decoding.convert_units:
-                calls, converted = self._convert_units(calls, toolset, query)
+                repair = convert_units(calls, query, toolset.tools)
+                calls, converted = _repaired(calls, toolset, repair)
                 span.set_attribute("needle.converted.count", len(converted))
+            if self.decoding.fill_enums:
+                calls, filled = _repaired(calls, toolset, fill_enums(calls, query, toolset.tools))
+                span.set_attribute("needle.filled.count", len(filled))
             span.set_attribute("needle.calls.count", len(calls))
             span.set_attribute("needle.calls.names", [call["name"] for call in calls])
             if self.capture_content:
                 span.set_attribute("output.value", orjson.dumps(calls).decode())
-            return calls, converted
-
-    @staticmethod
-    def _convert_units(
-        calls: list[dict[str, Any]], toolset: ToolSet, query: str
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The calls with their numbers converted, where the converted calls still pass the
-        schemas (a ``maximum`` may refuse the converted value: then the model's stand)."""
-        new_calls, converted = convert_units(calls, query, toolset.tools)
-        if not converted:
-            return calls, []
-        try:
-            return toolset.validate_calls(new_calls), converted
-        except CallValidationError:
-            return calls, []
+            return calls, Repairs(converted, filled)
 
     def _execute(self, index: int, call: dict[str, Any], parent: Any) -> dict[str, Any]:
         """Run one call through the dispatcher, as an ``execute_tool`` span (GenAI semantic
@@ -338,6 +332,30 @@ class JobHandler:
             if self.capture_content:
                 span.set_attributes(tool_result_attributes(value))
             return {"name": name, "result": value}
+
+
+@dataclass(frozen=True)
+class Repairs:
+    """What the worker changed in a valid answer, by place (``[]``: nothing)."""
+
+    converted: list[dict[str, Any]] = field(default_factory=list)  # workers.units
+    filled: list[dict[str, Any]] = field(default_factory=list)  # workers.enumfill
+
+
+def _repaired(
+    calls: list[dict[str, Any]],
+    toolset: ToolSet,
+    repaired: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The repaired calls and what changed, where the repaired calls still pass the schemas
+    (a ``maximum`` may refuse a converted value): else the model's calls and nothing."""
+    new_calls, changes = repaired
+    if not changes:
+        return calls, []
+    try:
+        return toolset.validate_calls(new_calls), changes
+    except CallValidationError:
+        return calls, []
 
 
 @dataclass(frozen=True)

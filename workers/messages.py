@@ -126,6 +126,8 @@ class Result(_Message, frozen=True, tag="result"):
     repeated: Omittable[list[JsonObject] | None] = None
     # The numbers converted to their parameter's unit (workers/units.py), for an ok answer.
     converted: Omittable[list[JsonObject] | None] = None
+    # The optional enum arguments filled in from the request (workers/enumfill.py).
+    filled: Omittable[list[JsonObject] | None] = None
 
 
 class Shutdown(_Message, frozen=True, tag="shutdown"):
