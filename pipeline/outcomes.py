@@ -111,7 +111,7 @@ class Outcomes:
         result.usage = reply.usage
         result.confidence, result.call_confidence = reply.confidence, reply.call_confidence
         result.ungrounded, result.repeated = reply.ungrounded, reply.repeated
-        result.converted, result.filled = reply.converted or None, reply.filled or None
+        result.converted, result.filled = reply.converted, reply.filled
         self._label(pending, result)
         return result
 

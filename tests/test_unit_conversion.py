@@ -9,7 +9,8 @@ from typing import Any
 
 from conftest import PROJECT_ROOT, cli_env, exported_spans, read_jsonl, write_jsonl
 
-from workers.handler import _repaired
+from workers.engine import DecodingSettings
+from workers.repairs import Repairs, repair_calls
 from workers.toolset import ToolSet, normalize_tools
 from workers.units import convert_units, mentions, parameter_unit
 
@@ -128,15 +129,13 @@ def test_a_conversion_the_schema_refuses_leaves_the_models_value() -> None:
     }
     toolset = ToolSet(normalize_tools([gift]))
     calls = [{"name": "gift_card", "arguments": {"amount_cents": 100}}]
-    assert _repaired(calls, toolset, convert_units(calls, "a $100 gift card", [gift])) == (
+    settings = DecodingSettings()
+    assert repair_calls(calls, "a $100 gift card", toolset, settings) == (
         [{"name": "gift_card", "arguments": {"amount_cents": 10000}}],
-        [{"call": 0, "path": "amount_cents", "from": 100, "to": 10000}],
+        Repairs(converted=[{"call": 0, "path": "amount_cents", "from": 100, "to": 10000}]),
     )
     calls = [{"name": "gift_card", "arguments": {"amount_cents": 1000}}]
-    assert _repaired(calls, toolset, convert_units(calls, "a $1000 gift card", [gift])) == (
-        calls,
-        [],
-    )
+    assert repair_calls(calls, "a $1000 gift card", toolset, settings) == (calls, Repairs())
 
 
 def test_the_table_reads_units_names_and_descriptions() -> None:

@@ -146,22 +146,21 @@ class DirectDecoder:
         self.engine = LlamaEngine(model_path, n_ctx=n_ctx, n_threads=threads or 2)
         self.settings = DecodingSettings(convert_units=convert_units, fill_enums=fill_enums)
         self.prompts = NeedlePromptFormat()
-        self._grammars: dict[str, Any] = {}
+        self._grammars: dict[str, tuple[Any, Any]] = {}  # by tools key: (ToolSet, grammar)
 
     def decode(self, tools: list[dict], query: str, max_tokens: int | None = None) -> list:
         """The answer's calls; raises ValueError on a cut-off answer."""
         import dataclasses
 
-        from workers.enumfill import fill_enums
-        from workers.toolset import answer_schema, normalize_tools, tools_key
-        from workers.units import convert_units
+        from workers.repairs import repair_calls
+        from workers.toolset import ToolSet, answer_schema, normalize_tools, tools_key
 
         tools = normalize_tools(tools)
         key = tools_key(tools)
-        grammar = self._grammars.get(key)
-        if grammar is None:
+        if key not in self._grammars:
             schema = answer_schema(tools, self.settings.max_calls, self.settings.max_string_length)
-            grammar = self._grammars[key] = self.engine.compile_grammar(schema)
+            self._grammars[key] = (ToolSet(tools, key), self.engine.compile_grammar(schema))
+        toolset, grammar = self._grammars[key]
         tokens = self.engine.tokenize(self.prompts.render(tools, query))
         settings = self.settings
         if max_tokens is not None:
@@ -169,12 +168,7 @@ class DirectDecoder:
         completion = self.engine.complete(tokens, grammar, settings)
         if completion.finish_reason != "stop":
             raise ValueError(f"the answer did not finish: {completion.text!r}")
-        answer = json.loads(completion.text)
-        if all(isinstance(call, dict) for call in answer):
-            if settings.convert_units:
-                answer, _ = convert_units(answer, query, tools)
-            if settings.fill_enums:
-                answer, _ = fill_enums(answer, query, tools)
+        answer, _ = repair_calls(json.loads(completion.text), query, toolset, settings)
         return answer
 
 

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,7 +28,6 @@ from workers.engine import (
     Engine,
     check_context,
 )
-from workers.enumfill import fill_enums
 from workers.messages import (
     ErrorInfo,
     Job,
@@ -37,6 +36,7 @@ from workers.messages import (
 )
 from workers.prepared import PreparedTools, RequestFailed, ToolsetCache
 from workers.prompts import PromptFormat
+from workers.repairs import Repairs, repair_calls
 from workers.telemetry.attributes import (
     extract_trace_context,
     llm_request_attributes,
@@ -51,7 +51,6 @@ from workers.toolset import (
     ToolChoice,
     ToolSet,
 )
-from workers.units import convert_units
 
 GENAI_PROVIDER = "llama.cpp"  # gen_ai.provider.name: the model runs in this process
 
@@ -296,20 +295,16 @@ class JobHandler:
                 span.set_attribute("error.type", "invalid_arguments")
                 span.set_status(Status(StatusCode.ERROR, message))
                 raise RequestFailed("invalid_arguments", exc.message) from exc
-            converted: list[dict[str, Any]] = []
-            filled: list[dict[str, Any]] = []
+            calls, repairs = repair_calls(calls, query, toolset, self.decoding)
             if self.decoding.convert_units:
-                repair = convert_units(calls, query, toolset.tools)
-                calls, converted = _repaired(calls, toolset, repair)
-                span.set_attribute("needle.converted.count", len(converted))
+                span.set_attribute("needle.converted.count", len(repairs.converted))
             if self.decoding.fill_enums:
-                calls, filled = _repaired(calls, toolset, fill_enums(calls, query, toolset.tools))
-                span.set_attribute("needle.filled.count", len(filled))
+                span.set_attribute("needle.filled.count", len(repairs.filled))
             span.set_attribute("needle.calls.count", len(calls))
             span.set_attribute("needle.calls.names", [call["name"] for call in calls])
             if self.capture_content:
                 span.set_attribute("output.value", orjson.dumps(calls).decode())
-            return calls, Repairs(converted, filled)
+            return calls, repairs
 
     def _execute(self, index: int, call: dict[str, Any], parent: Any) -> dict[str, Any]:
         """Run one call through the dispatcher, as an ``execute_tool`` span (GenAI semantic
@@ -332,30 +327,6 @@ class JobHandler:
             if self.capture_content:
                 span.set_attributes(tool_result_attributes(value))
             return {"name": name, "result": value}
-
-
-@dataclass(frozen=True)
-class Repairs:
-    """What the worker changed in a valid answer, by place (``[]``: nothing)."""
-
-    converted: list[dict[str, Any]] = field(default_factory=list)  # workers.units
-    filled: list[dict[str, Any]] = field(default_factory=list)  # workers.enumfill
-
-
-def _repaired(
-    calls: list[dict[str, Any]],
-    toolset: ToolSet,
-    repaired: tuple[list[dict[str, Any]], list[dict[str, Any]]],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The repaired calls and what changed, where the repaired calls still pass the schemas
-    (a ``maximum`` may refuse a converted value): else the model's calls and nothing."""
-    new_calls, changes = repaired
-    if not changes:
-        return calls, []
-    try:
-        return toolset.validate_calls(new_calls), changes
-    except CallValidationError:
-        return calls, []
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,49 @@
+"""The repairs a worker makes to a valid answer, in order: numbers put in their parameter's
+unit (:mod:`workers.units`), then optional enum arguments the request names filled in
+(:mod:`workers.enumfill`). Each is kept only where the repaired calls still pass the
+schemas (a ``maximum`` may refuse a converted value)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workers.engine import DecodingSettings
+from workers.enumfill import fill_enums
+from workers.toolset import CallValidationError, ToolSet
+from workers.units import convert_units
+
+Calls = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Repairs:
+    """What the worker changed in a valid answer, by place (``[]``: nothing)."""
+
+    converted: list[dict[str, Any]] = field(default_factory=list)  # workers.units
+    filled: list[dict[str, Any]] = field(default_factory=list)  # workers.enumfill
+
+
+def _checked(calls: Calls, toolset: ToolSet, repaired: tuple[Calls, Calls]) -> tuple[Calls, Calls]:
+    """The repaired calls and what changed, where they pass the schemas; else the calls as
+    they were and nothing."""
+    new_calls, changes = repaired
+    if not changes:
+        return calls, []
+    try:
+        return toolset.validate_calls(new_calls), changes
+    except CallValidationError:
+        return calls, []
+
+
+def repair_calls(
+    calls: Calls, query: str, toolset: ToolSet, settings: DecodingSettings
+) -> tuple[Calls, Repairs]:
+    """``calls`` with the repairs ``settings`` asks for, and what each changed."""
+    converted: Calls = []
+    filled: Calls = []
+    if settings.convert_units:
+        calls, converted = _checked(calls, toolset, convert_units(calls, query, toolset.tools))
+    if settings.fill_enums:
+        calls, filled = _checked(calls, toolset, fill_enums(calls, query, toolset.tools))
+    return calls, Repairs(converted, filled)
