@@ -111,6 +111,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             max_calls=args.max_calls,
             max_string_length=args.max_string_length,
             none_threshold=args.none_threshold,
+            reformat_strings=args.reformat_strings,
             convert_units=args.convert_units,
             fill_enums=args.fill_enums,
         ),

@@ -243,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="grammar bound on free-text argument strings, 0 for none (default: %(default)s)",
     )
     model.add_argument(
+        "--no-reformat",
+        dest="reformat_strings",
+        action="store_false",
+        help="leave strings as the model writes them (by default a string taken from the "
+        "request is put in the form its parameter asks, where the request holds one such "
+        'value: "(415) 555-0134" becomes "+14155550134" for an E.164 phone, "44:45" '
+        '"00:44:45" for HH:MM:SS; such values are listed in "reformatted")',
+    )
+    model.add_argument(
         "--no-unit-conversion",
         dest="convert_units",
         action="store_false",

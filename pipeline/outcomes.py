@@ -111,6 +111,7 @@ class Outcomes:
         result.usage = reply.usage
         result.confidence, result.call_confidence = reply.confidence, reply.call_confidence
         result.ungrounded, result.repeated = reply.ungrounded, reply.repeated
+        result.reformatted = reply.reformatted
         result.converted, result.filled = reply.converted, reply.filled
         self._label(pending, result)
         return result
@@ -125,6 +126,8 @@ class Outcomes:
             pending.span.set_attribute("needle.ungrounded.count", len(result.ungrounded))
         if result.repeated is not None:
             pending.span.set_attribute("needle.repeated.count", len(result.repeated))
+        if result.reformatted:
+            pending.span.set_attribute("needle.reformatted.count", len(result.reformatted))
         if result.converted:
             pending.span.set_attribute("needle.converted.count", len(result.converted))
         if result.filled:

@@ -3,8 +3,8 @@
 The run itself writes ``results.parquet.jsonl`` (the same result lines as any run, so a
 stopped run resumes from it exactly as from a JSONL output); once every request has its
 line, that file is converted a batch of lines at a time into ``results.parquet`` with one
-column per field. Nested values (``calls``, ``ungrounded``, ``repeated``, ``converted``,
-``filled``, ``columns``, ``error``) are JSON strings, so any kept column type fits.
+column per field. Nested values (``calls``, ``ungrounded``, ``repeated``, ``reformatted``,
+``converted``, ``filled``, ``columns``, ``error``) are JSON strings, so any kept column type fits.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def _schema() -> Any:
             ("call_confidence", pa.list_(pa.float64())),
             ("ungrounded", pa.string()),
             ("repeated", pa.string()),
+            ("reformatted", pa.string()),
             ("converted", pa.string()),
             ("filled", pa.string()),
             ("review", pa.bool_()),
@@ -68,6 +69,7 @@ def _row(raw: bytes) -> dict[str, Any]:
         "call_confidence": line.call_confidence,
         "ungrounded": _json(line.ungrounded),
         "repeated": _json(line.repeated),
+        "reformatted": _json(line.reformatted),
         "converted": _json(line.converted),
         "filled": _json(line.filled),
         "review": line.review,

@@ -5,9 +5,10 @@ through :func:`encode_line`, and resume, evaluation and the benchmark read throu
 :func:`decode_line`. Keys come out in a fixed order: ``id, line, status, calls, error,
 trace_id, model, usage, latency_ms`` and, with ``--dispatch``, ``results``; an ok line
 of a model that reports token probabilities also has ``confidence``, ``call_confidence``,
-``ungrounded`` and ``repeated`` after ``calls``; ``converted`` where a number was put in its
-parameter's unit, ``filled`` where an enum argument was filled in from the request; with
-``--review-below``, ``review``; with ``--keep-columns``, ``columns`` comes last.
+``ungrounded`` and ``repeated`` after ``calls``; ``reformatted`` where a string was put in the
+form its parameter asks, ``converted`` where a number was put in its parameter's unit,
+``filled`` where an enum argument was filled in from the request; with ``--review-below``,
+``review``; with ``--keep-columns``, ``columns`` comes last.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ LABELS = (
     "call_confidence",
     "ungrounded",
     "repeated",
+    "reformatted",
     "converted",
     "filled",
     "review",
@@ -54,6 +56,7 @@ class ResultLine:
     call_confidence: list[float] | None = None
     ungrounded: list[dict[str, Any]] | None = None
     repeated: list[dict[str, Any]] | None = None  # values given more often than said
+    reformatted: list[dict[str, Any]] | None = None  # strings put in their parameter's form
     converted: list[dict[str, Any]] | None = None  # numbers put in their parameter's unit
     filled: list[dict[str, Any]] | None = None  # enum arguments filled in from the request
     review: bool | None = None
@@ -138,6 +141,7 @@ def _from_dict(data: dict[str, Any], request_id: RequestId, line: int) -> Result
         call_confidence=data.get("call_confidence"),
         ungrounded=data.get("ungrounded"),
         repeated=data.get("repeated"),
+        reformatted=data.get("reformatted"),
         converted=data.get("converted"),
         filled=data.get("filled"),
         review=data.get("review") if isinstance(data.get("review"), bool) else None,

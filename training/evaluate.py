@@ -19,11 +19,14 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .confidence_metrics import confidence_summary
 from .confidence_metrics import format_summary as format_confidence
 from .scoring import NO_CALL, _canon, _read_jsonl, calls_equal, request_id
+
+if TYPE_CHECKING:
+    from workers.engine import DecodingSettings
 
 __all__ = ["NO_CALL", "_canon", "calls_equal", "request_id", "score", "write_requests"]
 
@@ -137,14 +140,13 @@ class DirectDecoder:
         model_path: str | Path,
         n_ctx: int = 2048,
         threads: int | None = None,
-        convert_units: bool = True,
-        fill_enums: bool = True,
+        settings: DecodingSettings | None = None,
     ):
         from workers.engine import DecodingSettings, LlamaEngine
         from workers.prompts import NeedlePromptFormat
 
         self.engine = LlamaEngine(model_path, n_ctx=n_ctx, n_threads=threads or 2)
-        self.settings = DecodingSettings(convert_units=convert_units, fill_enums=fill_enums)
+        self.settings = settings or DecodingSettings()
         self.prompts = NeedlePromptFormat()
         self._grammars: dict[str, tuple[Any, Any]] = {}  # by tools key: (ToolSet, grammar)
 
@@ -178,12 +180,9 @@ def direct_results(
     results_path: str | Path,
     limit: int | None = None,
     threads: int | None = None,
-    convert_units: bool = True,
-    fill_enums: bool = True,
+    settings: DecodingSettings | None = None,
 ) -> None:
-    dec = DirectDecoder(
-        model_path, threads=threads, convert_units=convert_units, fill_enums=fill_enums
-    )
+    dec = DirectDecoder(model_path, threads=threads, settings=settings)
     exs = _read_jsonl(labelled_path)[: limit or None]
     with open(results_path, "w", encoding="utf-8") as out:
         for i, ex in enumerate(exs, start=1):
@@ -225,6 +224,7 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
     results file to score."""
     if a.direct:
         from pipeline.models import resolve_model
+        from workers.engine import DecodingSettings
 
         if a.none_threshold is not None:
             print("--direct does not take --none-threshold", file=sys.stderr)
@@ -237,14 +237,19 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
             requests,
             results,
             threads=a.threads,
-            convert_units=a.convert_units,
-            fill_enums=a.fill_enums,
+            settings=DecodingSettings(
+                reformat_strings=a.reformat_strings,
+                convert_units=a.convert_units,
+                fill_enums=a.fill_enums,
+            ),
         )
         return 0
     if a.prompt_format:
         extra = (*extra, "--prompt-format", a.prompt_format)
     if a.none_threshold is not None:
         extra = (*extra, "--none-threshold", str(a.none_threshold))
+    if not a.reformat_strings:
+        extra = (*extra, "--no-reformat")
     if not a.convert_units:
         extra = (*extra, "--no-unit-conversion")
     if not a.fill_enums:
@@ -282,6 +287,12 @@ def eval_cli(argv: list[str] | None = None) -> int:
         type=float,
         metavar="P",
         help="the pipeline's --none-threshold (default: the model's own)",
+    )
+    ap.add_argument(
+        "--no-reformat",
+        dest="reformat_strings",
+        action="store_false",
+        help="the pipeline's --no-reformat: score the strings as the model wrote them",
     )
     ap.add_argument(
         "--no-unit-conversion",

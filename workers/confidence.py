@@ -20,15 +20,17 @@ them badly against each other.
 
 **Grounding.** A string argument is grounded when the request holds it (after case folding
 and collapsing white space), when it is one of its parameter's ``enum`` values, or its
-``default``. Every other string (a date worked out from "tomorrow", a made-up title) is
-reported with its place, for a person to check. So is a value a call gives two of its
-arguments where the request says it once (:mod:`workers.repeats`).
+``default``, or when the worker took it from the request and put it in its parameter's form
+(:mod:`workers.reformat`: "+14155550134" for "(415) 555-0134"). Every other string (a
+date worked out from "tomorrow", a made-up title) is reported with its place, for a person
+to check. So is a value a call gives two of its arguments where the request says it once
+(:mod:`workers.repeats`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,10 +195,14 @@ def answer_confidence(
 
 
 def ungrounded_strings(
-    calls: Sequence[Mapping[str, Any]], query: str, tools: Sequence[Mapping[str, Any]]
+    calls: Sequence[Mapping[str, Any]],
+    query: str,
+    tools: Sequence[Mapping[str, Any]],
+    grounded: Collection[tuple[int, str]] = (),
 ) -> list[dict[str, Any]]:
     """``{"call": index, "path": "key/0/key"}`` for each string argument that is not in
-    the request, an ``enum`` value or the parameter's ``default``."""
+    the request, an ``enum`` value, the parameter's ``default`` or at a ``(call, path)`` of
+    ``grounded``."""
     request = normal_text(query)
     parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
     found: list[dict[str, Any]] = []
@@ -206,6 +212,8 @@ def ungrounded_strings(
         if isinstance(value, str):
             allowed = [schema.get("default"), *(schema.get("enum") or [])]
             if value in allowed or normal_text(value) in request:
+                return
+            if (call, "/".join(path)) in grounded:
                 return
             found.append({"call": call, "path": "/".join(path)})
         elif isinstance(value, Mapping):
@@ -239,10 +247,12 @@ def label_answer(
     calls: Sequence[Mapping[str, Any]],
     query: str,
     tools: Sequence[Mapping[str, Any]],
+    grounded: Collection[tuple[int, str]] = (),
 ) -> Labels:
     """The labels of a valid answer; ``pieces`` (its tokens' bytes) is None for an engine
-    that reports no token probabilities."""
-    ungrounded = ungrounded_strings(calls, query, tools)
+    that reports no token probabilities; ``grounded``: the ``(call, path)`` of each string
+    the worker took from the request itself."""
+    ungrounded = ungrounded_strings(calls, query, tools, grounded)
     repeated = repeated_values(calls, query)
     if pieces is None:
         return Labels(ungrounded=ungrounded, repeated=repeated)

@@ -35,6 +35,9 @@ class DecodingSettings:
     # Answer no call when the model gives it at least this probability (None: the model's
     # own threshold from its metadata, NONE_THRESHOLD_KEY; without one, its likeliest token).
     none_threshold: float | None = None
+    # Put a string taken from the request in the form its parameter asks (workers/reformat.py):
+    # "(415) 555-0134" -> "+14155550134" for an E.164 phone, "44:45" -> "00:44:45".
+    reformat_strings: bool = True
     # Convert a number copied in the request's unit to the unit its parameter names
     # (workers/units.py): "frequency_hz": 2.4 for "2.4 GHz" becomes 2400000000.
     convert_units: bool = True

@@ -100,7 +100,8 @@ class JobHandler:
             completion = inference.completion
             answer = self._parse(inference, parent)
             calls, repairs = self._validate(answer, prepared.toolset, job.query, parent)
-            labels = self._labels(completion, calls, job.query, prepared.toolset)
+            taken = {(change["call"], change["path"]) for change in repairs.reformatted}
+            labels = self._labels(completion, calls, job.query, prepared.toolset, taken)
             if self.dispatcher is not None:
                 results = [self._execute(index, call, parent) for index, call in enumerate(calls)]
                 error = tool_failure(results)
@@ -134,17 +135,23 @@ class JobHandler:
             call_confidence=labels.call_confidence if ok else None,
             ungrounded=labels.ungrounded if ok else None,
             repeated=labels.repeated if ok else None,
+            reformatted=repairs.reformatted if ok and repairs.reformatted else None,
             converted=repairs.converted if ok and repairs.converted else None,
             filled=repairs.filled if ok and repairs.filled else None,
         )
 
     def _labels(
-        self, completion: Completion, calls: list[dict[str, Any]], query: str, toolset: ToolSet
+        self,
+        completion: Completion,
+        calls: list[dict[str, Any]],
+        query: str,
+        toolset: ToolSet,
+        grounded: set[tuple[int, str]],
     ) -> Labels:
         token_bytes = getattr(self.engine, "token_bytes", None)
         pieces = token_bytes(completion.token_ids) if token_bytes is not None else None
         return label_answer(
-            pieces, completion.logprobs, self.calibration, calls, query, toolset.tools
+            pieces, completion.logprobs, self.calibration, calls, query, toolset.tools, grounded
         )
 
     @contextmanager
@@ -277,9 +284,11 @@ class JobHandler:
     def _validate(
         self, answer: Any, toolset: ToolSet, query: str, parent: Any
     ) -> tuple[list[dict[str, Any]], Repairs]:
-        """The answer's valid calls, with each number the model copied in the request's unit
-        put in its parameter's (:mod:`workers.units`) and each optional enum argument it left
-        out that the request names filled in (:mod:`workers.enumfill`), and what changed."""
+        """The answer's valid calls, with each string taken from the request in the form its
+        parameter asks (:mod:`workers.reformat`), each number the model copied in the
+        request's unit put in its parameter's (:mod:`workers.units`) and each optional enum
+        argument it left out that the request names filled in (:mod:`workers.enumfill`), and
+        what changed."""
         with self._stage("validate", parent) as span:
             try:
                 calls = toolset.validate_calls(answer)
@@ -296,6 +305,8 @@ class JobHandler:
                 span.set_status(Status(StatusCode.ERROR, message))
                 raise RequestFailed("invalid_arguments", exc.message) from exc
             calls, repairs = repair_calls(calls, query, toolset, self.decoding)
+            if self.decoding.reformat_strings:
+                span.set_attribute("needle.reformatted.count", len(repairs.reformatted))
             if self.decoding.convert_units:
                 span.set_attribute("needle.converted.count", len(repairs.converted))
             if self.decoding.fill_enums:

@@ -124,6 +124,8 @@ class Result(_Message, frozen=True, tag="result"):
     call_confidence: Omittable[list[float] | None] = None
     ungrounded: Omittable[list[JsonObject] | None] = None
     repeated: Omittable[list[JsonObject] | None] = None
+    # The strings put in the form their parameter asks (workers/reformat.py), for an ok answer.
+    reformatted: Omittable[list[JsonObject] | None] = None
     # The numbers converted to their parameter's unit (workers/units.py), for an ok answer.
     converted: Omittable[list[JsonObject] | None] = None
     # The optional enum arguments filled in from the request (workers/enumfill.py).

@@ -1,7 +1,8 @@
-"""The repairs a worker makes to a valid answer, in order: numbers put in their parameter's
-unit (:mod:`workers.units`), then optional enum arguments the request names filled in
-(:mod:`workers.enumfill`). Each is kept only where the repaired calls still pass the
-schemas (a ``maximum`` may refuse a converted value)."""
+"""The repairs a worker makes to a valid answer, in order: strings taken from the request put
+in the form their parameter asks (:mod:`workers.reformat`), numbers put in their
+parameter's unit (:mod:`workers.units`), then optional enum arguments the request names
+filled in (:mod:`workers.enumfill`). Each is kept only where the repaired calls still pass
+the schemas (a ``maximum`` may refuse a converted value)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from workers.engine import DecodingSettings
 from workers.enumfill import fill_enums
+from workers.reformat import reformat_strings
 from workers.toolset import CallValidationError, ToolSet
 from workers.units import convert_units
 
@@ -20,6 +22,7 @@ Calls = list[dict[str, Any]]
 class Repairs:
     """What the worker changed in a valid answer, by place (``[]``: nothing)."""
 
+    reformatted: list[dict[str, Any]] = field(default_factory=list)  # workers.reformat
     converted: list[dict[str, Any]] = field(default_factory=list)  # workers.units
     filled: list[dict[str, Any]] = field(default_factory=list)  # workers.enumfill
 
@@ -40,10 +43,13 @@ def repair_calls(
     calls: Calls, query: str, toolset: ToolSet, settings: DecodingSettings
 ) -> tuple[Calls, Repairs]:
     """``calls`` with the repairs ``settings`` asks for, and what each changed."""
+    reformatted: Calls = []
     converted: Calls = []
     filled: Calls = []
+    if settings.reformat_strings:
+        calls, reformatted = _checked(calls, toolset, reformat_strings(calls, query, toolset.tools))
     if settings.convert_units:
         calls, converted = _checked(calls, toolset, convert_units(calls, query, toolset.tools))
     if settings.fill_enums:
         calls, filled = _checked(calls, toolset, fill_enums(calls, query, toolset.tools))
-    return calls, Repairs(converted, filled)
+    return calls, Repairs(reformatted, converted, filled)

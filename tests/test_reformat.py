@@ -1,0 +1,275 @@
+"""Strings taken from the request, put in the form their parameter asks (workers/reformat.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from typing import Any
+
+from conftest import PROJECT_ROOT, cli_env, exported_spans, read_jsonl, write_jsonl
+
+from workers.confidence import label_answer
+from workers.engine import DecodingSettings
+from workers.reformat import reformat_strings
+from workers.repairs import repair_calls
+from workers.request_values import digit_numbers, durations, phone_numbers, quoted_texts
+from workers.toolset import ToolSet, normalize_tools
+
+E164 = {"type": "string", "description": "Mobile number in E.164 format, e.g. +14155550134"}
+HMS = {"type": "string", "pattern": "^[0-9]{2}:[0-5][0-9]:[0-5][0-9]$"}
+ISO = {"type": "string", "description": "Elapsed time, ISO 8601 duration such as PT45M."}
+CARD = {"type": "string", "pattern": "^[0-9]{16}$"}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "queue_position",
+            "description": "Where a party stands on a restaurant's waitlist.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "restaurant": {"type": "string"},
+                    "phone": {
+                        "type": "string",
+                        "description": "The phone number the party joined with, in E.164 format",
+                    },
+                },
+                "required": ["restaurant", "phone"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "running_pace",
+            "description": "Average pace of a run.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "distance_km": {"type": "number"},
+                    "duration": {"description": "Elapsed time as HH:MM:SS", **HMS},
+                },
+                "required": ["distance_km", "duration"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "add_flashcard",
+            "description": "Add a card to a deck.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "deck": {"type": "string"},
+                    "front": {"type": "string"},
+                    "back": {"type": "string"},
+                },
+                "required": ["deck", "front", "back"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "create_contact",
+            "description": "Add a contact to the CRM.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "first_name": {"type": "string"},
+                    "last_name": {"type": "string"},
+                    "email": {"type": "string"},
+                },
+                "required": ["first_name", "last_name"],
+            },
+        },
+    },
+]
+
+
+def _reformatted(query: str, schema: dict[str, Any], **arguments: Any) -> dict[str, Any]:
+    tool = {"name": "f", "parameters": {"type": "object", "properties": schema}}
+    calls, _ = reformat_strings([{"name": "f", "arguments": arguments}], query, [tool])
+    return calls[0]["arguments"]
+
+
+def test_the_request_values_are_found_in_their_spellings() -> None:
+    assert phone_numbers("call (415) 555-0134 or 646.555.0122") == ["+14155550134", "+16465550122"]
+    assert phone_numbers("+1 206 555 0199, again +1 (206) 555-0199") == ["+12065550199"]
+    assert phone_numbers("+44 20 7946 0958") == ["+442079460958"]
+    assert phone_numbers("020 7946 0958, order 1234567890, on 2026-03-20") == []  # no country
+    assert digit_numbers("card 6035-7722-0198-4410, pin 551906") == ["6035772201984410", "551906"]
+    assert durations("8 km in 44:45") == [2685]
+    assert durations("1 hr 12 min, then 1 hour and 15 minutes") == [4320, 4500]
+    assert durations("a 5-minute timer; 1:05:30 total") == [300, 3930]
+    assert durations("at 12:30") == [None]  # hours and minutes, or minutes and seconds
+    assert quoted_texts('front "la cuenta", back “the check”') == ["la cuenta", "the check"]
+
+
+def test_strings_are_put_in_the_form_their_parameter_asks() -> None:
+    spot = "what's my spot on the Nopa waitlist? I signed up with (415) 555-0134"
+    assert _reformatted(spot, {"phone": E164}, phone="515-0134") == {"phone": "+14155550134"}
+    assert _reformatted(spot, {"phone": E164}, phone="(415) 555-0134") == {"phone": "+14155550134"}
+    pattern = {"type": "string", "pattern": "^\\+[1-9]\\d{6,14}$"}
+    assert _reformatted("dial 617-555-0142", {"n": pattern}, n="+6175550142") == {
+        "n": "+16175550142"
+    }
+    card = "balance of gift card 6006 4912 3381 0457, PIN 0274?"
+    assert _reformatted(card, {"card": CARD}, card="6006491233045750") == {
+        "card": "6006491233810457"
+    }
+    assert _reformatted("8 km in 44:45", {"d": HMS}, d="04:45:00") == {"d": "00:44:45"}
+    assert _reformatted("41 minutes for 5 miles", {"d": HMS}, d="04:00:00") == {"d": "00:41:00"}
+    assert _reformatted("timer for 1 hour 15 minutes", {"d": ISO}, d="PT15M") == {"d": "PT1H15M"}
+    flashcard = 'add a flashcard: front "Mitochondria", back "Powerhouse of the cell; makes ATP"'
+    assert _reformatted(flashcard, {"back": {"type": "string"}}, back="Powerhouse of the cell") == {
+        "back": "Powerhouse of the cell; makes ATP"
+    }
+    loan = "Loan for Priya Raman, priya.raman@gmail.com, for a kitchen remodel"
+    names = {"first_name": {"type": "string"}, "last_name": {"type": "string"}}
+    # "Chen" is not a word of the request ("kitchen" is), so it is replaced
+    assert _reformatted(loan, names, first_name="Priya Raman", last_name="Chen") == {
+        "first_name": "Priya",
+        "last_name": "Raman",
+    }
+    assert _reformatted(loan, names, first_name="Priya Raman") == {
+        "first_name": "Priya",
+        "last_name": "Raman",
+    }
+
+
+def test_values_it_cannot_be_sure_of_are_left_alone() -> None:
+    two = "text (415) 555-0134 or (617) 555-0143"
+    assert _reformatted(two, {"phone": E164}, phone="617") == {"phone": "617"}
+    plain = {"type": "string", "description": "Number to text when the table is ready"}
+    spot = "my number is (415) 555-0134"
+    assert _reformatted(spot, {"phone": plain}, phone="(415) 555-0134") == {
+        "phone": "(415) 555-0134"
+    }
+    assert _reformatted("the run took 12:30", {"d": HMS}, d="12:30:00") == {"d": "12:30:00"}
+    assert _reformatted("8 km in 44:45, 5 km in 25:10", {"d": HMS}, d="04:45:00") == {
+        "d": "04:45:00"
+    }
+    quoted = 'subject "Your order", body "Your order has shipped"'
+    assert _reformatted(quoted, {"s": {"type": "string"}}, s="Your order") == {"s": "Your order"}
+    enum = {"type": "string", "enum": ["Good", "Good news"]}
+    assert _reformatted('say "Good news"', {"e": enum}, e="Good") == {"e": "Good"}
+    # a last name the request writes is kept
+    kept = "add Aisha Bello-Smith as Aisha Bello, last name Smith"
+    names = {"first_name": {"type": "string"}, "last_name": {"type": "string"}}
+    assert _reformatted(kept, names, first_name="Aisha Bello", last_name="Smith") == {
+        "first_name": "Aisha",
+        "last_name": "Smith",
+    }
+    digits = "card 6035 7722 0198 4410"
+    assert _reformatted(digits, {"card": CARD}, card="6035772201984410") == {
+        "card": "6035772201984410"
+    }
+
+
+def test_the_changes_are_listed_and_a_schema_can_refuse_one() -> None:
+    toolset = ToolSet(normalize_tools(TOOLS))
+    query = "I ran 8 km in 44:45 and we're on the Nopa list as (415) 555-0134"
+    calls = [
+        {"name": "running_pace", "arguments": {"distance_km": 8, "duration": "04:45:00"}},
+        {"name": "queue_position", "arguments": {"restaurant": "Nopa", "phone": "515-0134"}},
+    ]
+    repaired, repairs = repair_calls(calls, query, toolset, DecodingSettings())
+    assert [call["arguments"] for call in repaired] == [
+        {"distance_km": 8, "duration": "00:44:45"},
+        {"restaurant": "Nopa", "phone": "+14155550134"},
+    ]
+    assert repairs.reformatted == [
+        {"call": 0, "path": "duration", "from": "04:45:00", "to": "00:44:45", "rule": "duration"},
+        {"call": 1, "path": "phone", "from": "515-0134", "to": "+14155550134", "rule": "phone"},
+    ]
+    unchanged, none = repair_calls(calls, query, toolset, DecodingSettings(reformat_strings=False))
+    assert unchanged == calls and none.reformatted == []
+    # a phone whose schema allows no more than 10 characters cannot take "+14155550134"
+    short = [
+        {
+            "name": "queue_position",
+            "parameters": {
+                "type": "object",
+                "properties": {"phone": {"type": "string", "maxLength": 10, **E164}},
+            },
+        }
+    ]
+    narrow = [{"name": "queue_position", "arguments": {"phone": "515-0134"}}]
+    kept, nothing = repair_calls(narrow, query, ToolSet(short), DecodingSettings())
+    assert kept == narrow and nothing.reformatted == []
+
+
+def test_a_reformatted_string_counts_as_grounded() -> None:
+    calls = [
+        {"name": "queue_position", "arguments": {"restaurant": "Nopa", "phone": "+14155550134"}}
+    ]
+    query = "where are we on the Nopa waitlist? (415) 555-0134"
+    tools = normalize_tools(TOOLS)
+    answer = [b'[{"name":"queue_position","arguments":{"restaurant":"Nopa","phone":"x"}}]']
+    before = label_answer(answer, [(0, math.log(0.9))], None, calls, query, tools)
+    assert before.ungrounded == [{"call": 0, "path": "phone"}]
+    after = label_answer(answer, [(0, math.log(0.9))], None, calls, query, tools, {(0, "phone")})
+    assert after.ungrounded == []
+
+
+def test_the_pipeline_reformats_and_says_so(tmp_path) -> None:
+    """needle-smol writes "(415) 555-0134" as it is for an E.164 phone, "04:45:00" for
+    "44:45", cuts a quoted card short and puts a whole name in ``first_name``; the output
+    has the reformatted values, a list of them and span attributes, and ``--no-reformat``
+    gives the model's own strings."""
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {
+                "id": "phone",
+                "query": "where are we on the Nopa waitlist? we signed up with (415) 555-0134",
+            },
+            {"id": "pace", "query": "I ran 8 km in 44:45, what's my pace?"},
+            {
+                "id": "card",
+                "query": 'add a flashcard to Bio 101: front "Mitochondria", back '
+                '"Powerhouse of the cell; makes ATP"',
+            },
+            {"id": "name", "query": "add Aisha Bello (aisha@bellodesign.co) to the CRM"},
+        ],
+    )
+    tools_file = tmp_path / "tools.json"
+    tools_file.write_text(json.dumps(TOOLS))
+
+    def run(*args: str) -> dict[str, dict[str, Any]]:
+        output = tmp_path / f"out{len(args)}.jsonl"
+        command = [sys.executable, "-m", "pipeline", str(source), "-o", str(output)]
+        command += ["--tools", str(tools_file), "--workers", "1", *args]
+        completed = subprocess.run(
+            command, cwd=PROJECT_ROOT, env=cli_env(), capture_output=True, text=True, timeout=600
+        )
+        assert completed.returncode == 0, completed.stderr
+        return {line["id"]: line for line in read_jsonl(output)}
+
+    spans_file = tmp_path / "spans.jsonl"
+    raw = run("--no-reformat")
+    repaired = run("--traces", "file", "--traces-file", str(spans_file))
+    assert all("reformatted" not in line for line in raw.values())
+    expected = {
+        "phone": ("phone", "(415) 555-0134", "+14155550134"),
+        "pace": ("duration", "04:45:00", "00:44:45"),
+        "card": ("back", "Powerhouse of the cell", "Powerhouse of the cell; makes ATP"),
+        "name": ("first_name", "Aisha Bello", "Aisha"),
+    }
+    for request, (key, before, after) in expected.items():
+        assert raw[request]["calls"][0]["arguments"][key] == before
+        assert repaired[request]["calls"][0]["arguments"][key] == after
+        assert [(c["path"], c["from"], c["to"]) for c in repaired[request]["reformatted"]] == [
+            (key, before, after)
+        ]
+        assert repaired[request]["ungrounded"] == []
+    counts = sorted(
+        (span["name"], int(span["attrs"]["needle.reformatted.count"]))
+        for span in exported_spans(spans_file)
+        if "needle.reformatted.count" in span["attrs"]
+    )
+    assert counts == [("process_request", 1)] * 4 + [("validate", 1)] * 4
