@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import subprocess
@@ -14,7 +15,13 @@ from workers.confidence import label_answer
 from workers.engine import DecodingSettings
 from workers.reformat import reformat_strings
 from workers.repairs import repair_calls
-from workers.request_values import digit_numbers, durations, phone_numbers, quoted_texts
+from workers.request_values import (
+    dates,
+    digit_numbers,
+    durations,
+    phone_numbers,
+    quoted_texts,
+)
 from workers.toolset import ToolSet, normalize_tools
 
 E164 = {"type": "string", "description": "Mobile number in E.164 format, e.g. +14155550134"}
@@ -107,6 +114,17 @@ def test_the_request_values_are_found_in_their_spellings() -> None:
     assert durations("a 5-minute timer; 1:05:30 total") == [300, 3930]
     assert durations("at 12:30") == [None]  # hours and minutes, or minutes and seconds
     assert quoted_texts('front "la cuenta", back “the check”') == ["la cuenta", "the check"]
+    day = datetime.date
+    assert dates("from 2/15/2026 through 4/15/2026") == [day(2026, 2, 15), day(2026, 4, 15)]
+    assert dates("March 20 - March 24, 2026") == [day(2026, 3, 20), day(2026, 3, 24)]
+    assert dates("July 1st to the 5th, 2026") == [day(2026, 7, 1), day(2026, 7, 5)]
+    assert dates("Dec 27, 2026 through Jan 2, 2027") == [day(2026, 12, 27), day(2027, 1, 2)]
+    assert dates("the 9th of September 2026 at 11 a.m., or 2026-09-10") == [
+        day(2026, 9, 9),
+        day(2026, 9, 10),
+    ]
+    assert dates("may I come May 22nd, or 3/4/2026?") == [None, None]  # no year; which month
+    assert dates("Oct 2 2026, it runs 9:30-11 am") == [day(2026, 10, 2)]
 
 
 def test_strings_are_put_in_the_form_their_parameter_asks() -> None:
@@ -139,6 +157,18 @@ def test_strings_are_put_in_the_form_their_parameter_asks() -> None:
         "first_name": "Priya",
         "last_name": "Raman",
     }
+    stay = {
+        "check_in": {"type": "string", "format": "date"},
+        "check_out": {"type": "string", "description": "Check-out date, YYYY-MM-DD"},
+    }
+    rental = "a rental in Lisbon for March 20 - March 24, 2026"
+    assert _reformatted(rental, stay, check_in="2026-03-24", check_out="2026-03-24") == {
+        "check_in": "2026-03-20",
+        "check_out": "2026-03-24",
+    }
+    us = {"type": "string", "description": "Date, MM/DD/YYYY.", "pattern": "^\\d{2}/\\d{2}/\\d{4}$"}
+    dentist = "dentist on April 17th 2026"
+    assert _reformatted(dentist, {"date": us}, date="20/04/2026") == {"date": "04/17/2026"}
 
 
 def test_values_it_cannot_be_sure_of_are_left_alone() -> None:
@@ -163,6 +193,17 @@ def test_values_it_cannot_be_sure_of_are_left_alone() -> None:
     assert _reformatted(kept, names, first_name="Aisha Bello", last_name="Smith") == {
         "first_name": "Aisha",
         "last_name": "Smith",
+    }
+    # one date for two parameters: the other may be worked out ("for three nights")
+    stay = {"check_in": {"type": "string", "format": "date"}, "check_out": {"format": "date"}}
+    nights = "arriving November 30, 2026 for three nights"
+    assert _reformatted(nights, stay, check_in="2026-11-30", check_out="2026-12-03") == {
+        "check_in": "2026-11-30",
+        "check_out": "2026-12-03",
+    }
+    assert _reformatted("from 4/15/2026 back to 2/15/2026", stay, check_in="x", check_out="y") == {
+        "check_in": "x",
+        "check_out": "y",
     }
     digits = "card 6035 7722 0198 4410"
     assert _reformatted(digits, {"card": CARD}, card="6035772201984410") == {

@@ -19,7 +19,11 @@ Each change is one of these rules:
   of it;
 - ``name``: of a first-name and a last-name parameter side by side, one holding a two-word
   name from the request, each gets its word (where it was the whole name, left out, or not
-  in the request).
+  in the request);
+- ``date``: the date parameters an object gives (``format: date``, or described or
+  patterned as ``YYYY-MM-DD``, ``MM/DD/YYYY`` or ``DD/MM/YYYY``) get the request's dates in
+  that form, where it writes one date for one parameter, or as many dates as there are
+  parameters, in order ("March 20 - March 24, 2026" for ``check_in`` and ``check_out``).
 
 A value already in the asked form is left alone, as is every value where the request holds
 none or several of the kind. The rules were chosen on needle-smol's answers to the
@@ -28,11 +32,18 @@ validation splits (docs/evaluation.md).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from workers.request_values import digit_numbers, durations, phone_numbers, quoted_texts
+from workers.request_values import (
+    dates,
+    digit_numbers,
+    durations,
+    phone_numbers,
+    quoted_texts,
+)
 from workers.text import normal_text
 
 _FIRST_NAME = {"firstname", "givenname", "forename", "first"}
@@ -71,6 +82,23 @@ def _duration_form(schema: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _date_form(schema: Mapping[str, Any]) -> str | None:
+    """The ``strftime`` form of a date parameter, or None for any other."""
+    description = str(schema.get("description") or "")
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str) and _fits(pattern, "2026-03-20"):
+        return "%Y-%m-%d"
+    if "MM/DD/YYYY" in description:
+        return "%m/%d/%Y"
+    if "DD/MM/YYYY" in description:
+        return "%d/%m/%Y"
+    if pattern is None and (
+        schema.get("format") == "date" or re.search(r"YYYY-MM-DD(?!T)", description)
+    ):
+        return "%Y-%m-%d"
+    return None
+
+
 def _in_form(seconds: int, form: str) -> str:
     hours, minutes, rest = seconds // 3600, seconds % 3600 // 60, seconds % 60
     if form == "hms":
@@ -89,6 +117,7 @@ class _Request:
         self.numbers = digit_numbers(query)
         self.durations = durations(query)
         self.quotes = quoted_texts(query)
+        self.dates = dates(query)
 
     def holds(self, value: str) -> bool:
         """Whether the request writes ``value`` as words of its own ("Chen" is not in
@@ -165,6 +194,30 @@ def _split_name(
     return []
 
 
+def _place_dates(
+    arguments: dict[str, Any], properties: Mapping[str, Any], request: _Request
+) -> list[tuple[str, Any, str]]:
+    """``(key, before, after)`` for the date parameters given the request's dates."""
+    keys = [
+        key
+        for key, schema in properties.items()
+        if isinstance(arguments.get(key), str)
+        and isinstance(schema, Mapping)
+        and _date_form(schema) is not None
+    ]
+    said = [date for date in request.dates if date is not None]
+    if not keys or len(said) != len(request.dates) or len(keys) != len(said):
+        return []
+    if any(later <= earlier for earlier, later in itertools.pairwise(said)):
+        return []
+    changes = []
+    for key, date in zip(keys, said, strict=True):
+        after = date.strftime(_date_form(properties[key]) or "")
+        if arguments[key] != after and _fits(properties[key].get("pattern"), after):
+            changes.append((key, arguments[key], after))
+    return changes
+
+
 def reformat_strings(
     calls: Sequence[Mapping[str, Any]], query: str, tools: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -186,12 +239,13 @@ def reformat_strings(
                 key: walk(item, properties.get(key), [*path, str(key)], call)
                 for key, item in value.items()
             }
-            for key, before, after in _split_name(out, properties, request):
-                out[key] = after
-                where = "/".join([*path, key])
-                changed.append(
-                    {"call": call, "path": where, "from": before, "to": after, "rule": "name"}
-                )
+            for rule, place in (("name", _split_name), ("date", _place_dates)):
+                for key, before, after in place(out, properties, request):
+                    out[key] = after
+                    where = "/".join([*path, key])
+                    changed.append(
+                        {"call": call, "path": where, "from": before, "to": after, "rule": rule}
+                    )
             return out
         if not isinstance(value, str) or schema.get("type") not in (None, "string"):
             return value

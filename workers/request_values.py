@@ -1,8 +1,10 @@
 """Values a request writes in a form of its own: phone numbers, long numbers in groups,
-durations, quoted text. :mod:`workers.reformat` puts them in the form a parameter asks."""
+durations, calendar dates, quoted text. :mod:`workers.reformat` puts them in the form a
+parameter asks."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 # A run of digits with the separators phone numbers are written with, and an optional "+".
@@ -17,6 +19,41 @@ _SPOKEN = re.compile(
 _SECONDS_PER = {"h": 3600, "m": 60, "s": 1}
 _JOINED = re.compile(r"[\s,]*(?:and\s+)?")  # "1 hr 12 min", "1 hour and 15 minutes"
 _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”')
+_MONTH_NUMBERS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_MONTH_WORDS = "|".join(sorted(_MONTH_NUMBERS, key=len, reverse=True))
+_MONTH = rf"({_MONTH_WORDS})\.?"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_YEAR = r"(?:,?\s+(\d{4}))?"
+_RANGE = r"\s*(?:-|–|—|to|through|thru|until|till)\s*"
+_ISO_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")
+_MONTH_DAY = re.compile(rf"\b{_MONTH}\s+{_DAY}\b{_YEAR}", re.IGNORECASE)
+_DAY_MONTH = re.compile(rf"\b(?:the\s+)?{_DAY}\s+(?:of\s+)?{_MONTH}\b{_YEAR}", re.IGNORECASE)
+# the second day of a range within one month: "March 20-24, 2026", "July 1st to the 5th"
+_SAME_MONTH_END = re.compile(
+    rf"{_RANGE}(?:the\s+)?{_DAY}\b(?!\s*(?::|am\b|pm\b|a\.m|p\.m|(?:{_MONTH_WORDS})\b))(?:,?\s+(\d{{4}}))?",
+    re.IGNORECASE,
+)
 
 
 def phone_numbers(query: str) -> list[str]:
@@ -93,3 +130,68 @@ def _joins(
 def quoted_texts(query: str) -> list[str]:
     """The texts the request puts in double quotes, straight or curly."""
     return [straight or curly for straight, curly in _QUOTED.findall(query)]
+
+
+def _calendar_date(year: int | None, month: int, day: int) -> datetime.date | None:
+    if year is None:
+        return None
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def dates(query: str) -> list[datetime.date | None]:
+    """Each calendar date the request writes, in order: "2026-03-20", "2/15/2026" (month
+    first where the day is over 12), "November 30, 2026", "the 9th of September 2026",
+    "March 20 - March 24, 2026" and "July 1st to the 5th, 2026" (two; the first takes the
+    year of the second). ``None`` for one it cannot be sure of: no year ("May 22nd"), or
+    "3/4/2026", which may be March or April."""
+    found: list[tuple[int, int, int | None, int, int]] = []  # start, end, year, month, day
+    taken: list[tuple[int, int]] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= before or start >= after for before, after in taken)
+
+    for match in _ISO_DATE.finditer(query):
+        taken.append(match.span())
+        found.append((*match.span(), int(match[1]), int(match[2]), int(match[3])))
+    for match in _SLASH_DATE.finditer(query):
+        first, second, year = int(match[1]), int(match[2]), int(match[3])
+        taken.append(match.span())
+        if first <= 12 and second <= 12 and first != second:
+            found.append((*match.span(), None, 0, 0))  # month or day first: not known
+        elif first <= 12:
+            found.append((*match.span(), year, first, second))
+        else:
+            found.append((*match.span(), year, second, first))
+    named = [(m, 1, 2) for m in _MONTH_DAY.finditer(query)]
+    named += [(m, 2, 1) for m in _DAY_MONTH.finditer(query)]
+    for match, month_group, day_group in sorted(named, key=lambda item: item[0].start()):
+        if not free(*match.span()):
+            continue
+        taken.append(match.span())
+        month = _MONTH_NUMBERS[match[month_group].casefold()]
+        day = int(match[day_group])
+        year = int(match[3]) if match[3] else None
+        end = _SAME_MONTH_END.match(query, match.end()) if year is None else None
+        if end is not None and free(*end.span()):
+            taken.append(end.span())
+            year = int(end[2]) if end[2] else None
+            found.append((*match.span(), year, month, day))
+            found.append((*end.span(), year, month, int(end[1])))
+        else:
+            found.append((*match.span(), year, month, day))
+    found.sort()
+    result: list[datetime.date | None] = []
+    for index, (_, end, year, month, day) in enumerate(found):
+        following = found[index + 1] if index + 1 < len(found) else None
+        if (
+            year is None
+            and month
+            and following is not None
+            and re.fullmatch(_RANGE, query[end : following[0]], re.IGNORECASE)
+        ):
+            year = following[2]  # "March 20 - March 24, 2026"
+        result.append(_calendar_date(year, month, day) if month else None)
+    return result
