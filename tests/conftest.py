@@ -58,6 +58,20 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def default_model_lines(
+    source: Path, tools_file: Path, output: Path, *args: str
+) -> dict[str, dict[str, Any]]:
+    """Run ``python -m pipeline`` on the default model (needle-smol) with one worker; the
+    output lines by id."""
+    command = [sys.executable, "-m", "pipeline", str(source), "-o", str(output)]
+    command += ["--tools", str(tools_file), "--workers", "1", *args]
+    completed = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=cli_env(), capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr
+    return {line["id"]: line for line in read_jsonl(output)}
+
+
 @pytest.fixture
 def run_cli(test_model: Path, tmp_path: Path) -> Callable[..., CliRun]:
     """Run ``python -m pipeline`` for real; ``--model`` defaults to the test model."""

@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import subprocess
-import sys
 from typing import Any
 
-from conftest import PROJECT_ROOT, cli_env, exported_spans, read_jsonl, write_jsonl
+from conftest import default_model_lines, exported_spans, write_jsonl
 
 from workers.confidence import label_answer
 from workers.engine import DecodingSettings
@@ -139,8 +137,12 @@ def test_strings_are_put_in_the_form_their_parameter_asks() -> None:
     assert _reformatted(card, {"card": CARD}, card="6006491233045750") == {
         "card": "6006491233810457"
     }
-    assert _reformatted("8 km in 44:45", {"d": HMS}, d="04:45:00") == {"d": "00:44:45"}
-    assert _reformatted("41 minutes for 5 miles", {"d": HMS}, d="04:00:00") == {"d": "00:41:00"}
+    assert _reformatted("8 km in 44:45", {"duration": HMS}, duration="04:45:00") == {
+        "duration": "00:44:45"
+    }
+    assert _reformatted("41 minutes for 5 miles", {"duration": HMS}, duration="04:00:00") == {
+        "duration": "00:41:00"
+    }
     assert _reformatted("timer for 1 hour 15 minutes", {"d": ISO}, d="PT15M") == {"d": "PT1H15M"}
     flashcard = 'add a flashcard: front "Mitochondria", back "Powerhouse of the cell; makes ATP"'
     assert _reformatted(flashcard, {"back": {"type": "string"}}, back="Powerhouse of the cell") == {
@@ -179,9 +181,16 @@ def test_values_it_cannot_be_sure_of_are_left_alone() -> None:
     assert _reformatted(spot, {"phone": plain}, phone="(415) 555-0134") == {
         "phone": "(415) 555-0134"
     }
-    assert _reformatted("the run took 12:30", {"d": HMS}, d="12:30:00") == {"d": "12:30:00"}
-    assert _reformatted("8 km in 44:45, 5 km in 25:10", {"d": HMS}, d="04:45:00") == {
-        "d": "04:45:00"
+    assert _reformatted("the run took 12:30", {"duration": HMS}, duration="12:30:00") == {
+        "duration": "12:30:00"
+    }
+    assert _reformatted("8 km in 44:45, 5 km in 25:10", {"duration": HMS}, duration="04:45:00") == {
+        "duration": "04:45:00"
+    }
+    # HH:MM:SS as a time of day is not a length of time
+    meeting = "a 45 minute meeting at half past two"
+    assert _reformatted(meeting, {"start_time": HMS}, start_time="14:30:00") == {
+        "start_time": "14:30:00"
     }
     quoted = 'subject "Your order", body "Your order has shipped"'
     assert _reformatted(quoted, {"s": {"type": "string"}}, s="Your order") == {"s": "Your order"}
@@ -282,14 +291,7 @@ def test_the_pipeline_reformats_and_says_so(tmp_path) -> None:
     tools_file.write_text(json.dumps(TOOLS))
 
     def run(*args: str) -> dict[str, dict[str, Any]]:
-        output = tmp_path / f"out{len(args)}.jsonl"
-        command = [sys.executable, "-m", "pipeline", str(source), "-o", str(output)]
-        command += ["--tools", str(tools_file), "--workers", "1", *args]
-        completed = subprocess.run(
-            command, cwd=PROJECT_ROOT, env=cli_env(), capture_output=True, text=True, timeout=600
-        )
-        assert completed.returncode == 0, completed.stderr
-        return {line["id"]: line for line in read_jsonl(output)}
+        return default_model_lines(source, tools_file, tmp_path / f"out{len(args)}.jsonl", *args)
 
     spans_file = tmp_path / "spans.jsonl"
     raw = run("--no-reformat")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
-from conftest import PROJECT_ROOT, cli_env, exported_spans, read_jsonl, write_jsonl
+from conftest import default_model_lines, exported_spans, write_jsonl
 
 from workers.engine import DecodingSettings
 from workers.repairs import Repairs, repair_calls
@@ -172,14 +170,7 @@ def test_the_pipeline_converts_fills_and_says_so(tmp_path) -> None:
     tools_file.write_text(json.dumps(tools))
 
     def run(*args: str) -> dict[str, dict[str, Any]]:
-        output = tmp_path / f"out{len(args)}.jsonl"
-        command = [sys.executable, "-m", "pipeline", str(source), "-o", str(output)]
-        command += ["--tools", str(tools_file), "--workers", "1", *args]
-        completed = subprocess.run(
-            command, cwd=PROJECT_ROOT, env=cli_env(), capture_output=True, text=True, timeout=600
-        )
-        assert completed.returncode == 0, completed.stderr
-        return {line["id"]: line for line in read_jsonl(output)}
+        return default_model_lines(source, tools_file, tmp_path / f"out{len(args)}.jsonl", *args)
 
     spans_file = tmp_path / "spans.jsonl"
     raw = run("--no-unit-conversion", "--no-enum-fill")

@@ -12,8 +12,9 @@ Each change is one of these rules:
 - ``digits``: a string the request does not hold, whose ``pattern`` the request's one long
   number fits once its spaces and dashes are taken out ("6035-7722-0198-4410" for
   ``^[0-9]{16}$``), becomes that number;
-- ``duration``: a parameter that asks ``HH:MM:SS`` or an ISO 8601 duration gets the request's
-  one length of time in that form ("44:45" -> "00:44:45", "45 minutes" -> "PT45M");
+- ``duration``: a parameter that asks a length of time as ``HH:MM:SS`` (not a time of day)
+  or an ISO 8601 duration gets the request's one length of time in that form ("44:45" ->
+  "00:44:45", "45 minutes" -> "PT45M");
 - ``quote``: a free string (no ``enum``, ``pattern`` or ``format``) that is the start of
   exactly one quoted text of the request, and not the whole of another, becomes the whole
   of it;
@@ -49,6 +50,7 @@ from workers.text import normal_text
 _FIRST_NAME = {"firstname", "givenname", "forename", "first"}
 _LAST_NAME = {"lastname", "surname", "familyname", "last"}
 _PHONE_EXAMPLE = ("+14155550134", "14155550134")
+_LENGTH_OF_TIME = re.compile(r"duration|elapsed|length|how long|time taken")
 
 
 def _fits(pattern: Any, value: str) -> bool:
@@ -69,11 +71,14 @@ def _asks_e164(schema: Mapping[str, Any]) -> bool:
     return isinstance(pattern, str) and _fits(pattern, with_plus) and not _fits(pattern, digits)
 
 
-def _duration_form(schema: Mapping[str, Any]) -> str | None:
-    """``"hms"`` for ``HH:MM:SS``, ``"iso"`` for an ISO 8601 duration, or None."""
+def _duration_form(name: str, schema: Mapping[str, Any]) -> str | None:
+    """``"hms"`` for a length of time as ``HH:MM:SS`` (not a time of day: the name or
+    description says duration, elapsed or length), ``"iso"`` for an ISO 8601 duration, or
+    None."""
     description = str(schema.get("description") or "").casefold()
     pattern = schema.get("pattern")
-    if "hh:mm:ss" in description or (isinstance(pattern, str) and _fits(pattern, "01:02:03")):
+    hms = "hh:mm:ss" in description or (isinstance(pattern, str) and _fits(pattern, "01:02:03"))
+    if hms and _LENGTH_OF_TIME.search(f"{name.casefold()} {description}"):
         return "hms"
     if re.search(r"iso[ -]?8601 duration", description) or (
         isinstance(pattern, str) and _fits(pattern, "PT1H2M3S")
@@ -126,13 +131,13 @@ class _Request:
         return re.search(rf"(?<!\w){words}(?!\w)", self.normal) is not None
 
 
-def _phone(value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
+def _phone(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
     if not _asks_e164(schema) or len(request.phones) != 1:
         return None
     return request.phones[0]
 
 
-def _digits(value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
+def _digits(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
     pattern = schema.get("pattern")
     if not isinstance(pattern, str) or request.holds(value):
         return None
@@ -140,14 +145,14 @@ def _digits(value: str, schema: Mapping[str, Any], request: _Request) -> str | N
     return fitting[0] if len(fitting) == 1 else None
 
 
-def _duration(value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
-    form = _duration_form(schema)
+def _duration(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
+    form = _duration_form(key, schema)
     if form is None or len(request.durations) != 1 or request.durations[0] is None:
         return None
     return _in_form(request.durations[0], form)
 
 
-def _quote(value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
+def _quote(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
     if any(key in schema for key in ("enum", "pattern", "format")) or len(value.strip()) < 2:
         return None
     start = normal_text(value)
@@ -161,7 +166,7 @@ def _quote(value: str, schema: Mapping[str, Any], request: _Request) -> str | No
     return longer[0] if len(set(longer)) == 1 else None
 
 
-_RULES: list[tuple[str, Callable[[str, Mapping[str, Any], _Request], str | None]]] = [
+_RULES: list[tuple[str, Callable[[str, str, Mapping[str, Any], _Request], str | None]]] = [
     ("phone", _phone),
     ("digits", _digits),
     ("duration", _duration),
@@ -250,7 +255,7 @@ def reformat_strings(
         if not isinstance(value, str) or schema.get("type") not in (None, "string"):
             return value
         for rule, reformat in _RULES:
-            after = reformat(value, schema, request)
+            after = reformat(path[-1] if path else "", value, schema, request)
             if after is not None and after != value and _fits(schema.get("pattern"), after):
                 where = "/".join(path)
                 changed.append(
