@@ -18,6 +18,7 @@ from conftest import PROJECT_ROOT, SAMPLE_QUERIES, cli_env, read_jsonl
 
 from pipeline.models import TINY_MODEL
 from training.confidence_metrics import auroc, precision_at
+from workers.answer_spans import value_spans
 from workers.confidence import (
     REPEATED_FACTOR,
     Calibration,
@@ -84,6 +85,24 @@ def test_a_repeated_value_lowers_its_calls_confidence() -> None:
     calls = [{"name": "z", "arguments": {"value": 5, "mean": 5}}]
     labels = label_answer(answer, [(1, math.log(0.9))], None, calls, said_twice, [])
     assert labels.repeated == [] and labels.confidence == pytest.approx(0.9)
+
+
+def test_the_tokens_of_a_value_the_worker_rewrote_do_not_count() -> None:
+    """A phone the worker put in E.164 (workers/reformat.py) is the request's, not the
+    model's choice: the tokens that wrote it leave the call's confidence."""
+    query = "where are we on the Nopa waitlist? (415) 555-0134"
+    pieces = [b'[{"name":"q","arguments":{"restaurant":"', b"Nopa", b'","phone":"', b"515"]
+    pieces += [b"-0134", b'"}}', b"]"]
+    logprobs = [(1, math.log(0.9)), (3, math.log(0.2)), (4, math.log(0.5)), (6, math.log(0.95))]
+    calls = [{"name": "q", "arguments": {"restaurant": "Nopa", "phone": "+14155550134"}}]
+    as_written = label_answer(pieces, logprobs, None, calls, query, [])
+    rewritten = label_answer(pieces, logprobs, None, calls, query, [], {(0, "phone")})
+    assert as_written.call_confidence == pytest.approx([0.9 * 0.2 * 0.5])
+    assert rewritten.call_confidence == pytest.approx([0.9])
+    assert rewritten.confidence == pytest.approx(0.9 * 0.95)
+    assert as_written.ungrounded == [{"call": 0, "path": "phone"}] and rewritten.ungrounded == []
+    spans = value_spans(b"".join(pieces), [(0, "phone"), (0, "restaurant"), (1, "phone")])
+    assert [b"".join(pieces)[start:end] for start, end in spans] == [b'"515-0134"', b'"Nopa"']
 
 
 def test_calibration_composes_and_round_trips() -> None:

@@ -1,6 +1,7 @@
 """How sure the model was of each call, and which of its strings it did not copy.
 
-**Confidence.** Each token the model chose (the grammar's forced tokens do not count) has a
+**Confidence.** Each token the model chose (the grammar's forced tokens do not count, nor
+those of a value the worker rewrote from the request: :mod:`workers.reformat`) has a
 probability under the model's softmax. A call's raw confidence is the product of those of
 its tokens (its name, where the name was not forced, and its argument values); what lies
 between calls (whether another call follows, whether there is any: ``[]``) is the
@@ -34,6 +35,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workers.answer_spans import value_spans
 from workers.repeats import repeated_values
 from workers.text import normal_text
 
@@ -161,10 +163,12 @@ def answer_confidence(
     logprobs: Sequence[tuple[int, float]],
     calibration: Calibration | None = None,
     repeats: Sequence[int] = (),
+    unchosen: Sequence[tuple[int, int]] = (),
 ) -> AnswerConfidence:
     """The line's and each call's confidence, from the chosen tokens' log-probabilities
     (``(index in pieces, log p)``; an index past the end is the end token) and how many
-    values each call repeats (``repeats[k]``, :data:`REPEATED_FACTOR` each)."""
+    values each call repeats (``repeats[k]``, :data:`REPEATED_FACTOR` each). Tokens that
+    begin inside an ``unchosen`` byte range (a value the worker rewrote) do not count."""
     offsets, position = [], 0
     for piece in pieces:
         offsets.append(position)
@@ -174,6 +178,8 @@ def answer_confidence(
     structure = 0.0
     for index, logprob in logprobs:
         at = offsets[index] if index < len(offsets) else position
+        if any(start <= at < end for start, end in unchosen):
+            continue
         owner = next((k for k, (start, end) in enumerate(spans) if start <= at < end), None)
         if owner is None:
             structure += logprob
@@ -257,6 +263,7 @@ def label_answer(
     if pieces is None:
         return Labels(ungrounded=ungrounded, repeated=repeated)
     repeats = [sum(found["call"] == index for found in repeated) for index in range(len(calls))]
-    scored = answer_confidence(pieces, logprobs, calibration, repeats)
+    unchosen = value_spans(b"".join(pieces), grounded) if grounded else []
+    scored = answer_confidence(pieces, logprobs, calibration, repeats, unchosen)
     call_confidence = scored.calls if len(scored.calls) == len(calls) else None
     return Labels(scored.line, call_confidence, ungrounded, repeated)
