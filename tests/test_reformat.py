@@ -203,6 +203,10 @@ def test_values_it_cannot_be_sure_of_are_left_alone() -> None:
         "first_name": "Aisha",
         "last_name": "Smith",
     }
+    # a day the model worked out, where the request's one date is its context
+    weekend = {"date": {"type": "string", "description": "Date, YYYY-MM-DD"}}
+    saturday = "Today is 2023-04-22. What's the weather in Berkeley on Saturday?"
+    assert _reformatted(saturday, weekend, date="Saturday") == {"date": "Saturday"}
     # one date for two parameters: the other may be worked out ("for three nights")
     stay = {"check_in": {"type": "string", "format": "date"}, "check_out": {"format": "date"}}
     nights = "arriving November 30, 2026 for three nights"

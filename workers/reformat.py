@@ -24,7 +24,8 @@ Each change is one of these rules:
 - ``date``: the date parameters an object gives (``format: date``, or described or
   patterned as ``YYYY-MM-DD``, ``MM/DD/YYYY`` or ``DD/MM/YYYY``) get the request's dates in
   that form, where it writes one date for one parameter, or as many dates as there are
-  parameters, in order ("March 20 - March 24, 2026" for ``check_in`` and ``check_out``).
+  parameters, in order ("March 20 - March 24, 2026" for ``check_in`` and ``check_out``);
+  only where the call wrote each of them in digits (not "Saturday").
 
 A value already in the asked form is left alone, as is every value where the request holds
 none or several of the kind. The rules were chosen on needle-smol's answers to the
@@ -213,6 +214,8 @@ def _place_dates(
     said = [date for date in request.dates if date is not None]
     if not keys or len(said) != len(request.dates) or len(keys) != len(said):
         return []
+    if not all(re.search(r"\d", arguments[key]) for key in keys):
+        return []  # "Saturday": a day worked out, and the request's date only its context
     if any(later <= earlier for earlier, later in itertools.pairwise(said)):
         return []
     changes = []
