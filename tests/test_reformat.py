@@ -19,6 +19,7 @@ from workers.request_values import (
     durations,
     phone_numbers,
     quoted_texts,
+    times,
 )
 from workers.toolset import ToolSet, normalize_tools
 
@@ -123,6 +124,11 @@ def test_the_request_values_are_found_in_their_spellings() -> None:
     ]
     assert dates("may I come May 22nd, or 3/4/2026?") == [None, None]  # no year; which month
     assert dates("Oct 2 2026, it runs 9:30-11 am") == [day(2026, 10, 2)]
+    assert times("Delete alarm 14:30, or the 6:45 am one, or at noon") == [870, 405, 720]
+    assert times("it runs 9:30-11 am; then from 4:15 to 5pm") == [570, 660, 975, 1020]
+    assert times("5 people at 9:30") == [None]  # morning or evening
+    assert times("at 9 tonight, and 12 pm") == [720, None]  # "9 tonight" is not read
+    assert times("8 km in 44:45, 1:05:30 in all") == []
 
 
 def test_strings_are_put_in_the_form_their_parameter_asks() -> None:
@@ -168,6 +174,24 @@ def test_strings_are_put_in_the_form_their_parameter_asks() -> None:
         "check_in": "2026-03-20",
         "check_out": "2026-03-24",
     }
+    twelve = {"type": "string", "pattern": "^(1[0-2]|[1-9]):[0-5]\\d (AM|PM)$"}
+    assert _reformatted("Delete alarm 14:30", {"alarmTime": twelve}, alarmTime="12:30 AM") == {
+        "alarmTime": "2:30 PM"
+    }
+    clock = {"type": "string", "description": "Start time, HH:MM"}
+    assert _reformatted("at 6:45 am", {"time": clock}, time="06:00") == {"time": "06:45"}
+    moment = {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}$"}
+    event = {
+        "start": {"type": "object", "properties": {"dateTime": moment}},
+        "end": {"type": "object", "properties": {"dateTime": moment}},
+    }
+    yoga = "put yoga class on my calendar March 3, 2026 from 9:30-11 am"
+    assert _reformatted(
+        yoga,
+        event,
+        start={"dateTime": "2026-03-03T09:30:00"},
+        end={"dateTime": "2026-03-11T00:00:00"},
+    ) == {"start": {"dateTime": "2026-03-03T09:30:00"}, "end": {"dateTime": "2026-03-03T11:00:00"}}
     us = {"type": "string", "description": "Date, MM/DD/YYYY.", "pattern": "^\\d{2}/\\d{2}/\\d{4}$"}
     dentist = "dentist on April 17th 2026"
     assert _reformatted(dentist, {"date": us}, date="20/04/2026") == {"date": "04/17/2026"}
@@ -203,6 +227,15 @@ def test_values_it_cannot_be_sure_of_are_left_alone() -> None:
         "first_name": "Aisha",
         "last_name": "Smith",
     }
+    # two calls with a time each, where the request writes one it reads
+    clock = {"type": "string", "description": "Start time, HH:MM"}
+    tool = {"name": "f", "parameters": {"type": "object", "properties": {"time": clock}}}
+    calls = [
+        {"name": "f", "arguments": {"time": "21:00"}},
+        {"name": "f", "arguments": {"time": "11:00"}},
+    ]
+    both, _ = reformat_strings(calls, "one at 9 tonight, the other at 12 pm", [tool])
+    assert both == calls
     # a day the model worked out, where the request's one date is its context
     weekend = {"date": {"type": "string", "description": "Date, YYYY-MM-DD"}}
     saturday = "Today is 2023-04-22. What's the weather in Berkeley on Saturday?"

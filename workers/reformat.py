@@ -25,7 +25,17 @@ Each change is one of these rules:
   patterned as ``YYYY-MM-DD``, ``MM/DD/YYYY`` or ``DD/MM/YYYY``) get the request's dates in
   that form, where it writes one date for one parameter, or as many dates as there are
   parameters, in order ("March 20 - March 24, 2026" for ``check_in`` and ``check_out``);
-  only where the call wrote each of them in digits (not "Saturday").
+  only where the call wrote each of them in digits (not "Saturday");
+- ``time``: the time-of-day parameters an object gives (a ``pattern`` that takes "14:30", or
+  "2:30 PM" and not "14:30"; described as ``HH:MM`` or 12-hour) get the request's times the
+  same way ("9:30-11 am" is two);
+- ``datetime``: the local date-and-time parameters a call gives, nested or not
+  (``YYYY-MM-DDTHH:MM``, with or without seconds), get the request's one date with its
+  times, as many as there are parameters.
+
+Dates, times and date-and-times are placed only where one object (one call) holds every
+parameter of that kind in the answer, so that two calls with a time each, where the request
+writes one time it reads and one it does not ("9 tonight"), keep the model's.
 
 A value already in the asked form is left alone, as is every value where the request holds
 none or several of the kind. The rules were chosen on needle-smol's answers to the
@@ -34,8 +44,10 @@ validation splits (docs/evaluation.md).
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,6 +57,7 @@ from workers.request_values import (
     durations,
     phone_numbers,
     quoted_texts,
+    times,
 )
 from workers.text import normal_text
 
@@ -105,6 +118,48 @@ def _date_form(schema: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _time_form(key: str, schema: Mapping[str, Any]) -> str | None:
+    """``"24h"`` for a time of day as ``HH:MM``, ``"12h"`` for "2:30 PM", or None."""
+    description = str(schema.get("description") or "")
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        if _fits(pattern, "2:30 PM") and not _fits(pattern, "14:30"):
+            return "12h"
+        if _fits(pattern, "14:30") and _fits(pattern, "09:05"):
+            return "24h"
+        return None
+    if _LENGTH_OF_TIME.search(f"{key.casefold()} {description.casefold()}"):
+        return None
+    if re.search(r"(?<![T:])HH:MM(?!:SS)", description):
+        return "24h"
+    if "12-hour" in description:
+        return "12h"
+    return None
+
+
+def _time_in_form(minutes: int, form: str) -> str:
+    hour, minute = divmod(minutes, 60)
+    if form == "24h":
+        return f"{hour:02d}:{minute:02d}"
+    return f"{(hour - 1) % 12 + 1}:{minute:02d} {'PM' if hour >= 12 else 'AM'}"
+
+
+def _datetime_form(schema: Mapping[str, Any]) -> str | None:
+    """The ``strftime`` form of a local date and time parameter, or None."""
+    description = str(schema.get("description") or "")
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        for form in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"):
+            if _fits(pattern, datetime.datetime(2026, 3, 20, 14, 30).strftime(form)):
+                return form
+        return None
+    if "YYYY-MM-DDTHH:MM:SS" in description:
+        return "%Y-%m-%dT%H:%M:%S"
+    if "YYYY-MM-DDTHH:MM" in description:
+        return "%Y-%m-%dT%H:%M"
+    return None
+
+
 def _in_form(seconds: int, form: str) -> str:
     hours, minutes, rest = seconds // 3600, seconds % 3600 // 60, seconds % 60
     if form == "hms":
@@ -124,6 +179,25 @@ class _Request:
         self.durations = durations(query)
         self.quotes = quoted_texts(query)
         self.dates = dates(query)
+        self.times = times(query)
+        # how many date, time and date-and-time parameters the whole answer gives: the
+        # request's dates and times are placed only where one object (or call) has them all
+        self.answer_places: Counter[str] = Counter()
+
+    def count_places(self, value: Any, schema: Any, key: str = "") -> None:
+        schema = schema if isinstance(schema, Mapping) else {}
+        if isinstance(value, Mapping):
+            properties = schema.get("properties") or {}
+            for name, item in value.items():
+                self.count_places(item, properties.get(name), str(name))
+        elif _written_in_digits(value):
+            for kind, found in (
+                ("date", _date_form(schema)),
+                ("time", _time_form(key, schema)),
+                ("datetime", _datetime_form(schema)),
+            ):
+                if found is not None:
+                    self.answer_places[kind] += 1
 
     def holds(self, value: str) -> bool:
         """Whether the request writes ``value`` as words of its own ("Chen" is not in
@@ -214,6 +288,8 @@ def _place_dates(
     said = [date for date in request.dates if date is not None]
     if not keys or len(said) != len(request.dates) or len(keys) != len(said):
         return []
+    if request.answer_places["date"] != len(keys):
+        return []  # two calls with a date each, the request writing one
     if not all(re.search(r"\d", arguments[key]) for key in keys):
         return []  # "Saturday": a day worked out, and the request's date only its context
     if any(later <= earlier for earlier, later in itertools.pairwise(said)):
@@ -226,6 +302,83 @@ def _place_dates(
     return changes
 
 
+def _written_in_digits(value: Any) -> bool:
+    return isinstance(value, str) and re.search(r"\d", value) is not None
+
+
+def _place_times(
+    arguments: dict[str, Any], properties: Mapping[str, Any], request: _Request
+) -> list[tuple[str, Any, str]]:
+    """``(key, before, after)`` for the time-of-day parameters given the request's times:
+    one for one, or as many as there are, rising ("9:30-11 am")."""
+    forms = {
+        key: form
+        for key, schema in properties.items()
+        if isinstance(schema, Mapping)
+        and _written_in_digits(arguments.get(key))
+        and (form := _time_form(key, schema)) is not None
+    }
+    said = [minutes for minutes in request.times if minutes is not None]
+    if not forms or len(said) != len(request.times) or len(forms) != len(said):
+        return []
+    if request.answer_places["time"] != len(forms):
+        return []
+    if any(later <= earlier for earlier, later in itertools.pairwise(said)):
+        return []
+    changes = []
+    for (key, form), minutes in zip(forms.items(), said, strict=True):
+        after = _time_in_form(minutes, form)
+        if arguments[key] != after and _fits(properties[key].get("pattern"), after):
+            changes.append((key, arguments[key], after))
+    return changes
+
+
+def _datetime_places(value: Any, schema: Any, path: list[str]) -> list[tuple[list[str], str]]:
+    """Each local date-and-time parameter a call gives, in the schema's order: its path and
+    ``strftime`` form."""
+    schema = schema if isinstance(schema, Mapping) else {}
+    if isinstance(value, Mapping):
+        properties = schema.get("properties") or {}
+        return [
+            place
+            for key in properties
+            if key in value
+            for place in _datetime_places(value[key], properties[key], [*path, key])
+        ]
+    form = _datetime_form(schema)
+    return [(path, form)] if form is not None and _written_in_digits(value) else []
+
+
+def _place_datetimes(
+    arguments: dict[str, Any], schema: Mapping[str, Any], request: _Request
+) -> list[tuple[list[str], Any, str]]:
+    """``(path, before, after)`` for a call's date-and-time parameters, where the request
+    writes one date and as many times as there are parameters, rising ("Oct 2 2026,
+    9:30-11 am" for a start and an end)."""
+    places = _datetime_places(arguments, schema, [])
+    said = [minutes for minutes in request.times if minutes is not None]
+    if not places or len(request.dates) != 1 or request.dates[0] is None:
+        return []
+    if len(said) != len(request.times) or len(places) != len(said):
+        return []
+    if request.answer_places["datetime"] != len(places):
+        return []
+    if any(later <= earlier for earlier, later in itertools.pairwise(said)):
+        return []
+    day = request.dates[0]
+    changes = []
+    for (path, form), minutes in zip(places, said, strict=True):
+        moment = datetime.datetime(day.year, day.month, day.day, minutes // 60, minutes % 60)
+        node: Any = arguments
+        for key in path[:-1]:
+            node = node[key]
+        before = node[path[-1]]
+        after = moment.strftime(form)
+        if before != after:
+            changes.append((path, before, after))
+    return changes
+
+
 def reformat_strings(
     calls: Sequence[Mapping[str, Any]], query: str, tools: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -234,6 +387,8 @@ def reformat_strings(
     last name the call left out)."""
     request = _Request(query)
     parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
+    for call in calls:
+        request.count_places(call.get("arguments"), parameters.get(call.get("name"), {}))
     changed: list[dict[str, Any]] = []
 
     def walk(value: Any, schema: Any, path: list[str], call: int) -> Any:
@@ -247,7 +402,8 @@ def reformat_strings(
                 key: walk(item, properties.get(key), [*path, str(key)], call)
                 for key, item in value.items()
             }
-            for rule, place in (("name", _split_name), ("date", _place_dates)):
+            rules = (("name", _split_name), ("date", _place_dates), ("time", _place_times))
+            for rule, place in rules:
                 for key, before, after in place(out, properties, request):
                     out[key] = after
                     where = "/".join([*path, key])
@@ -272,6 +428,16 @@ def reformat_strings(
         arguments = call.get("arguments")
         if isinstance(arguments, Mapping):
             parameters_schema = parameters.get(call.get("name"), {})
-            call = {**call, "arguments": walk(arguments, parameters_schema, [], index)}
+            arguments = walk(arguments, parameters_schema, [], index)
+            for path, before, after in _place_datetimes(arguments, parameters_schema, request):
+                node = arguments
+                for key in path[:-1]:
+                    node = node[key]
+                node[path[-1]] = after
+                where = "/".join(path)
+                changed.append(
+                    {"call": index, "path": where, "from": before, "to": after, "rule": "datetime"}
+                )
+            call = {**call, "arguments": arguments}
         result.append(dict(call))
     return result, changed

@@ -1,6 +1,6 @@
 """Values a request writes in a form of its own: phone numbers, long numbers in groups,
-durations, calendar dates, quoted text. :mod:`workers.reformat` puts them in the form a
-parameter asks."""
+durations, calendar dates, times of day, quoted text. :mod:`workers.reformat` puts them in
+the form a parameter asks."""
 
 from __future__ import annotations
 
@@ -132,6 +132,19 @@ def quoted_texts(query: str) -> list[str]:
     return [straight or curly for straight, curly in _QUOTED.findall(query)]
 
 
+_CLOCK_TIME = re.compile(
+    r"(?<![\d:.])(\d{1,2})(?::([0-5]\d))?\s*(a\.?m\.?|p\.?m\.?)?(?![\d:])|\b(noon|midnight)\b",
+    re.IGNORECASE,
+)
+
+_TIME_IN_WORDS = re.compile(
+    r"\b(?:half past|quarter (?:past|to)|o'?clock|tonight|this (?:morning|afternoon|evening)"
+    r"|in the (?:morning|afternoon|evening)|at night|(?:one|two|three|four|five|six|seven|eight"
+    r"|nine|ten|eleven|twelve) (?:am|pm|a\.m|p\.m|tonight|in the))\b",
+    re.IGNORECASE,
+)
+
+
 def _calendar_date(year: int | None, month: int, day: int) -> datetime.date | None:
     if year is None:
         return None
@@ -195,3 +208,56 @@ def dates(query: str) -> list[datetime.date | None]:
             year = following[2]  # "March 20 - March 24, 2026"
         result.append(_calendar_date(year, month, day) if month else None)
     return result
+
+
+def times(query: str) -> list[int | None]:
+    """Each time of day the request writes, in minutes after midnight, in order: "14:30",
+    "09:05", "6:45 am", "4pm", "noon"; "9:30-11 am" and "4:15 to 5pm" (two; the first takes
+    the second's half of the day). ``None`` for "9:30", which may be morning or evening, and
+    one more ``None`` where the request also says a time in words it does not read ("half
+    past 6", "9 tonight", "eleven"). A bare number ("5 people") is no time; "44:45" and
+    "1:05:30" are lengths of time."""
+    found: list[tuple[int, int, int | None, str | None]] = []  # start, end, minutes, half
+    for match in _CLOCK_TIME.finditer(query):
+        if match[4]:
+            minutes = 12 * 60 if match[4].casefold() == "noon" else 0
+            found.append((*match.span(), minutes, None))
+            continue
+        hour, minute = int(match[1]), int(match[2] or 0)
+        half = match[3][0].casefold() if match[3] else None
+        if (match[2] is None and half is None) or hour > 23:
+            continue  # a bare number, or not a clock
+        if half is not None:
+            if not 1 <= hour <= 12:
+                continue
+            found.append(
+                (*match.span(), (hour % 12 + (12 if half == "p" else 0)) * 60 + minute, half)
+            )
+        elif hour >= 13 or hour == 0 or match[1].startswith("0") or hour == 12:
+            found.append((*match.span(), hour * 60 + minute, "24"))
+        else:
+            found.append((*match.span(), None, None))
+    result: list[int | None] = []
+    for index, (_, end, minutes, _half) in enumerate(found):
+        following = found[index + 1] if index + 1 < len(found) else None
+        if (
+            minutes is None
+            and following is not None
+            and following[3] in ("a", "p")
+            and re.fullmatch(_RANGE, query[end : following[0]], re.IGNORECASE)
+        ):
+            hour, minute = divmod(_clock_minutes(query, found[index]), 60)
+            minutes = (hour % 12 + (12 if following[3] == "p" else 0)) * 60 + minute
+            if following[2] is not None and minutes >= following[2]:
+                minutes = None  # "11-1 pm" is not one half of the day
+        result.append(minutes)
+    if _TIME_IN_WORDS.search(query):
+        result.append(None)
+    return result
+
+
+def _clock_minutes(query: str, found: tuple[int, int, int | None, str | None]) -> int:
+    """The hour and minute written at ``found``, read as on a 24-hour clock."""
+    match = _CLOCK_TIME.match(query, found[0])
+    assert match is not None and match[1]
+    return int(match[1]) * 60 + int(match[2] or 0)
