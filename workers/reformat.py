@@ -60,112 +60,19 @@ from workers.request_values import (
     times,
 )
 from workers.text import normal_text
+from workers.value_forms import (
+    asks_e164,
+    date_form,
+    datetime_form,
+    duration_form,
+    duration_in_form,
+    fits_pattern,
+    time_form,
+    time_in_form,
+)
 
 _FIRST_NAME = {"firstname", "givenname", "forename", "first"}
 _LAST_NAME = {"lastname", "surname", "familyname", "last"}
-_PHONE_EXAMPLE = ("+14155550134", "14155550134")
-_LENGTH_OF_TIME = re.compile(r"duration|elapsed|length|how long|time taken")
-
-
-def _fits(pattern: Any, value: str) -> bool:
-    if not isinstance(pattern, str):
-        return True
-    try:
-        return re.fullmatch(pattern, value) is not None
-    except re.error:
-        return False
-
-
-def _asks_e164(schema: Mapping[str, Any]) -> bool:
-    description = str(schema.get("description") or "").casefold()
-    if "e.164" in description or "e164" in description:
-        return True
-    pattern = schema.get("pattern")
-    with_plus, digits = _PHONE_EXAMPLE
-    return isinstance(pattern, str) and _fits(pattern, with_plus) and not _fits(pattern, digits)
-
-
-def _duration_form(name: str, schema: Mapping[str, Any]) -> str | None:
-    """``"hms"`` for a length of time as ``HH:MM:SS`` (not a time of day: the name or
-    description says duration, elapsed or length), ``"iso"`` for an ISO 8601 duration, or
-    None."""
-    description = str(schema.get("description") or "").casefold()
-    pattern = schema.get("pattern")
-    hms = "hh:mm:ss" in description or (isinstance(pattern, str) and _fits(pattern, "01:02:03"))
-    if hms and _LENGTH_OF_TIME.search(f"{name.casefold()} {description}"):
-        return "hms"
-    if re.search(r"iso[ -]?8601 duration", description) or (
-        isinstance(pattern, str) and _fits(pattern, "PT1H2M3S")
-    ):
-        return "iso"
-    return None
-
-
-def _date_form(schema: Mapping[str, Any]) -> str | None:
-    """The ``strftime`` form of a date parameter, or None for any other."""
-    description = str(schema.get("description") or "")
-    pattern = schema.get("pattern")
-    if isinstance(pattern, str) and _fits(pattern, "2026-03-20"):
-        return "%Y-%m-%d"
-    if "MM/DD/YYYY" in description:
-        return "%m/%d/%Y"
-    if "DD/MM/YYYY" in description:
-        return "%d/%m/%Y"
-    if pattern is None and (
-        schema.get("format") == "date" or re.search(r"YYYY-MM-DD(?!T)", description)
-    ):
-        return "%Y-%m-%d"
-    return None
-
-
-def _time_form(key: str, schema: Mapping[str, Any]) -> str | None:
-    """``"24h"`` for a time of day as ``HH:MM``, ``"12h"`` for "2:30 PM", or None."""
-    description = str(schema.get("description") or "")
-    pattern = schema.get("pattern")
-    if isinstance(pattern, str):
-        if _fits(pattern, "2:30 PM") and not _fits(pattern, "14:30"):
-            return "12h"
-        if _fits(pattern, "14:30") and _fits(pattern, "09:05"):
-            return "24h"
-        return None
-    if _LENGTH_OF_TIME.search(f"{key.casefold()} {description.casefold()}"):
-        return None
-    if re.search(r"(?<![T:])HH:MM(?!:SS)", description):
-        return "24h"
-    if "12-hour" in description:
-        return "12h"
-    return None
-
-
-def _time_in_form(minutes: int, form: str) -> str:
-    hour, minute = divmod(minutes, 60)
-    if form == "24h":
-        return f"{hour:02d}:{minute:02d}"
-    return f"{(hour - 1) % 12 + 1}:{minute:02d} {'PM' if hour >= 12 else 'AM'}"
-
-
-def _datetime_form(schema: Mapping[str, Any]) -> str | None:
-    """The ``strftime`` form of a local date and time parameter, or None."""
-    description = str(schema.get("description") or "")
-    pattern = schema.get("pattern")
-    if isinstance(pattern, str):
-        for form in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"):
-            if _fits(pattern, datetime.datetime(2026, 3, 20, 14, 30).strftime(form)):
-                return form
-        return None
-    if "YYYY-MM-DDTHH:MM:SS" in description:
-        return "%Y-%m-%dT%H:%M:%S"
-    if "YYYY-MM-DDTHH:MM" in description:
-        return "%Y-%m-%dT%H:%M"
-    return None
-
-
-def _in_form(seconds: int, form: str) -> str:
-    hours, minutes, rest = seconds // 3600, seconds % 3600 // 60, seconds % 60
-    if form == "hms":
-        return f"{hours:02d}:{minutes:02d}:{rest:02d}"
-    parts = [(hours, "H"), (minutes, "M"), (rest, "S")]
-    return "PT" + ("".join(f"{n}{unit}" for n, unit in parts if n) or "0S")
 
 
 class _Request:
@@ -192,9 +99,9 @@ class _Request:
                 self.count_places(item, properties.get(name), str(name))
         elif _written_in_digits(value):
             for kind, found in (
-                ("date", _date_form(schema)),
-                ("time", _time_form(key, schema)),
-                ("datetime", _datetime_form(schema)),
+                ("date", date_form(schema)),
+                ("time", time_form(key, schema)),
+                ("datetime", datetime_form(schema)),
             ):
                 if found is not None:
                     self.answer_places[kind] += 1
@@ -207,7 +114,7 @@ class _Request:
 
 
 def _phone(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
-    if not _asks_e164(schema) or len(request.phones) != 1:
+    if not asks_e164(schema) or len(request.phones) != 1:
         return None
     return request.phones[0]
 
@@ -216,19 +123,19 @@ def _digits(key: str, value: str, schema: Mapping[str, Any], request: _Request) 
     pattern = schema.get("pattern")
     if not isinstance(pattern, str) or request.holds(value):
         return None
-    fitting = [number for number in request.numbers if _fits(pattern, number)]
+    fitting = [number for number in request.numbers if fits_pattern(pattern, number)]
     return fitting[0] if len(fitting) == 1 else None
 
 
 def _duration(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
-    form = _duration_form(key, schema)
+    form = duration_form(key, schema)
     if form is None or len(request.durations) != 1 or request.durations[0] is None:
         return None
-    return _in_form(request.durations[0], form)
+    return duration_in_form(request.durations[0], form)
 
 
 def _quote(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
-    if any(key in schema for key in ("enum", "pattern", "format")) or len(value.strip()) < 2:
+    if any(word in schema for word in ("enum", "pattern", "format")) or len(value.strip()) < 2:
         return None
     start = normal_text(value)
     if any(normal_text(text) == start for text in request.quotes):
@@ -283,7 +190,7 @@ def _place_dates(
         for key, schema in properties.items()
         if isinstance(arguments.get(key), str)
         and isinstance(schema, Mapping)
-        and _date_form(schema) is not None
+        and date_form(schema) is not None
     ]
     said = [date for date in request.dates if date is not None]
     if not keys or len(said) != len(request.dates) or len(keys) != len(said):
@@ -296,8 +203,8 @@ def _place_dates(
         return []
     changes = []
     for key, date in zip(keys, said, strict=True):
-        after = date.strftime(_date_form(properties[key]) or "")
-        if arguments[key] != after and _fits(properties[key].get("pattern"), after):
+        after = date.strftime(date_form(properties[key]) or "")
+        if arguments[key] != after and fits_pattern(properties[key].get("pattern"), after):
             changes.append((key, arguments[key], after))
     return changes
 
@@ -316,7 +223,7 @@ def _place_times(
         for key, schema in properties.items()
         if isinstance(schema, Mapping)
         and _written_in_digits(arguments.get(key))
-        and (form := _time_form(key, schema)) is not None
+        and (form := time_form(key, schema)) is not None
     }
     said = [minutes for minutes in request.times if minutes is not None]
     if not forms or len(said) != len(request.times) or len(forms) != len(said):
@@ -327,8 +234,8 @@ def _place_times(
         return []
     changes = []
     for (key, form), minutes in zip(forms.items(), said, strict=True):
-        after = _time_in_form(minutes, form)
-        if arguments[key] != after and _fits(properties[key].get("pattern"), after):
+        after = time_in_form(minutes, form)
+        if arguments[key] != after and fits_pattern(properties[key].get("pattern"), after):
             changes.append((key, arguments[key], after))
     return changes
 
@@ -345,7 +252,7 @@ def _datetime_places(value: Any, schema: Any, path: list[str]) -> list[tuple[lis
             if key in value
             for place in _datetime_places(value[key], properties[key], [*path, key])
         ]
-    form = _datetime_form(schema)
+    form = datetime_form(schema)
     return [(path, form)] if form is not None and _written_in_digits(value) else []
 
 
@@ -415,7 +322,7 @@ def reformat_strings(
             return value
         for rule, reformat in _RULES:
             after = reformat(path[-1] if path else "", value, schema, request)
-            if after is not None and after != value and _fits(schema.get("pattern"), after):
+            if after is not None and after != value and fits_pattern(schema.get("pattern"), after):
                 where = "/".join(path)
                 changed.append(
                     {"call": call, "path": where, "from": value, "to": after, "rule": rule}
