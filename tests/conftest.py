@@ -58,6 +58,19 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def repaired_arguments(
+    repair: Callable[..., tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+    query: str,
+    properties: dict[str, Any],
+    **arguments: Any,
+) -> dict[str, Any]:
+    """The arguments of one call of a tool ``f`` with ``properties`` after a worker's repair
+    (``repair(calls, query, tools)``: workers.units, workers.reformat)."""
+    tool = {"name": "f", "parameters": {"type": "object", "properties": properties}}
+    calls, _ = repair([{"name": "f", "arguments": arguments}], query, [tool])
+    return calls[0]["arguments"]
+
+
 def default_model_lines(
     source: Path, tools_file: Path, output: Path, *args: str
 ) -> dict[str, dict[str, Any]]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime
 import json
 import math
+from functools import partial
 from typing import Any
 
-from conftest import default_model_lines, exported_spans, write_jsonl
+from conftest import default_model_lines, exported_spans, repaired_arguments, write_jsonl
 
 from workers.confidence import label_answer
 from workers.engine import DecodingSettings
@@ -96,10 +97,7 @@ TOOLS = [
 ]
 
 
-def _reformatted(query: str, schema: dict[str, Any], **arguments: Any) -> dict[str, Any]:
-    tool = {"name": "f", "parameters": {"type": "object", "properties": schema}}
-    calls, _ = reformat_strings([{"name": "f", "arguments": arguments}], query, [tool])
-    return calls[0]["arguments"]
+_reformatted = partial(repaired_arguments, reformat_strings)
 
 
 def test_the_request_values_are_found_in_their_spellings() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
-from conftest import default_model_lines, exported_spans, write_jsonl
+from conftest import default_model_lines, exported_spans, repaired_arguments, write_jsonl
 
 from workers.engine import DecodingSettings
 from workers.repairs import Repairs, repair_calls
@@ -39,10 +40,7 @@ LOAN = {
 }
 
 
-def _converted(query: str, schema: dict[str, Any], **arguments: Any) -> dict[str, Any]:
-    tool = {"name": "f", "parameters": {"type": "object", "properties": schema}}
-    calls, _ = convert_units([{"name": "f", "arguments": arguments}], query, [tool])
-    return calls[0]["arguments"]
+_converted = partial(repaired_arguments, convert_units)
 
 
 def test_a_number_copied_in_the_requests_unit_is_put_in_the_parameters() -> None:

@@ -79,7 +79,6 @@ class _Request:
     """What the request holds of each kind, found once per answer."""
 
     def __init__(self, query: str) -> None:
-        self.query = query
         self.normal = normal_text(query)
         self.phones = phone_numbers(query)
         self.numbers = digit_numbers(query)
@@ -181,6 +180,20 @@ def _split_name(
     return []
 
 
+def _in_order(said: Sequence[Any], places: int, kind: str, request: _Request) -> list[Any]:
+    """The request's values of a kind, where they can be placed in order on ``places``
+    parameters: every one read, as many as the parameters, the answer holding no other such
+    parameter, and rising; else none."""
+    known = [value for value in said if value is not None]
+    if not places or len(known) != len(said) or len(known) != places:
+        return []
+    if request.answer_places[kind] != places:
+        return []  # two calls with a date (a time) each, the request writing one
+    if any(later <= earlier for earlier, later in itertools.pairwise(known)):
+        return []
+    return known
+
+
 def _place_dates(
     arguments: dict[str, Any], properties: Mapping[str, Any], request: _Request
 ) -> list[tuple[str, Any, str]]:
@@ -192,14 +205,10 @@ def _place_dates(
         and isinstance(schema, Mapping)
         and date_form(schema) is not None
     ]
-    said = [date for date in request.dates if date is not None]
-    if not keys or len(said) != len(request.dates) or len(keys) != len(said):
-        return []
-    if request.answer_places["date"] != len(keys):
-        return []  # two calls with a date each, the request writing one
-    if not all(re.search(r"\d", arguments[key]) for key in keys):
+    if not all(_written_in_digits(arguments[key]) for key in keys):
         return []  # "Saturday": a day worked out, and the request's date only its context
-    if any(later <= earlier for earlier, later in itertools.pairwise(said)):
+    said = _in_order(request.dates, len(keys), "date", request)
+    if not said:
         return []
     changes = []
     for key, date in zip(keys, said, strict=True):
@@ -225,12 +234,8 @@ def _place_times(
         and _written_in_digits(arguments.get(key))
         and (form := time_form(key, schema)) is not None
     }
-    said = [minutes for minutes in request.times if minutes is not None]
-    if not forms or len(said) != len(request.times) or len(forms) != len(said):
-        return []
-    if request.answer_places["time"] != len(forms):
-        return []
-    if any(later <= earlier for earlier, later in itertools.pairwise(said)):
+    said = _in_order(request.times, len(forms), "time", request)
+    if not said:
         return []
     changes = []
     for (key, form), minutes in zip(forms.items(), said, strict=True):
@@ -263,14 +268,10 @@ def _place_datetimes(
     writes one date and as many times as there are parameters, rising ("Oct 2 2026,
     9:30-11 am" for a start and an end)."""
     places = _datetime_places(arguments, schema, [])
-    said = [minutes for minutes in request.times if minutes is not None]
-    if not places or len(request.dates) != 1 or request.dates[0] is None:
+    if len(request.dates) != 1 or request.dates[0] is None:
         return []
-    if len(said) != len(request.times) or len(places) != len(said):
-        return []
-    if request.answer_places["datetime"] != len(places):
-        return []
-    if any(later <= earlier for earlier, later in itertools.pairwise(said)):
+    said = _in_order(request.times, len(places), "datetime", request)
+    if not said:
         return []
     day = request.dates[0]
     changes = []
@@ -298,6 +299,10 @@ def reformat_strings(
         request.count_places(call.get("arguments"), parameters.get(call.get("name"), {}))
     changed: list[dict[str, Any]] = []
 
+    def record(call: int, path: list[str], before: Any, after: str, rule: str) -> None:
+        where = "/".join(path)
+        changed.append({"call": call, "path": where, "from": before, "to": after, "rule": rule})
+
     def walk(value: Any, schema: Any, path: list[str], call: int) -> Any:
         schema = schema if isinstance(schema, Mapping) else {}
         if isinstance(value, list):
@@ -313,20 +318,14 @@ def reformat_strings(
             for rule, place in rules:
                 for key, before, after in place(out, properties, request):
                     out[key] = after
-                    where = "/".join([*path, key])
-                    changed.append(
-                        {"call": call, "path": where, "from": before, "to": after, "rule": rule}
-                    )
+                    record(call, [*path, key], before, after, rule)
             return out
         if not isinstance(value, str) or schema.get("type") not in (None, "string"):
             return value
         for rule, reformat in _RULES:
             after = reformat(path[-1] if path else "", value, schema, request)
             if after is not None and after != value and fits_pattern(schema.get("pattern"), after):
-                where = "/".join(path)
-                changed.append(
-                    {"call": call, "path": where, "from": value, "to": after, "rule": rule}
-                )
+                record(call, path, value, after, rule)
                 return after
         return value
 
@@ -341,10 +340,7 @@ def reformat_strings(
                 for key in path[:-1]:
                     node = node[key]
                 node[path[-1]] = after
-                where = "/".join(path)
-                changed.append(
-                    {"call": index, "path": where, "from": before, "to": after, "rule": "datetime"}
-                )
+                record(index, path, before, after, "datetime")
             call = {**call, "arguments": arguments}
         result.append(dict(call))
     return result, changed

@@ -217,28 +217,30 @@ def times(query: str) -> list[int | None]:
     one more ``None`` where the request also says a time in words it does not read ("half
     past 6", "9 tonight", "eleven"). A bare number ("5 people") is no time; "44:45" and
     "1:05:30" are lengths of time."""
-    found: list[tuple[int, int, int | None, str | None]] = []  # start, end, minutes, half
+    # start, end, minutes after midnight (None: which half of the day is not known), the
+    # half of the day it says ("a", "p"; "24" for a 24-hour clock), the hour and minute
+    # as written
+    found: list[tuple[int, int, int | None, str | None, int]] = []
     for match in _CLOCK_TIME.finditer(query):
         if match[4]:
             minutes = 12 * 60 if match[4].casefold() == "noon" else 0
-            found.append((*match.span(), minutes, None))
+            found.append((*match.span(), minutes, None, minutes))
             continue
         hour, minute = int(match[1]), int(match[2] or 0)
         half = match[3][0].casefold() if match[3] else None
         if (match[2] is None and half is None) or hour > 23:
             continue  # a bare number, or not a clock
+        written = hour * 60 + minute
         if half is not None:
             if not 1 <= hour <= 12:
                 continue
-            found.append(
-                (*match.span(), (hour % 12 + (12 if half == "p" else 0)) * 60 + minute, half)
-            )
+            found.append((*match.span(), _in_half(written, half), half, written))
         elif hour >= 13 or hour == 0 or match[1].startswith("0") or hour == 12:
-            found.append((*match.span(), hour * 60 + minute, "24"))
+            found.append((*match.span(), written, "24", written))
         else:
-            found.append((*match.span(), None, None))
+            found.append((*match.span(), None, None, written))
     result: list[int | None] = []
-    for index, (_, end, minutes, _half) in enumerate(found):
+    for index, (_, end, minutes, _half, written) in enumerate(found):
         following = found[index + 1] if index + 1 < len(found) else None
         if (
             minutes is None
@@ -246,8 +248,7 @@ def times(query: str) -> list[int | None]:
             and following[3] in ("a", "p")
             and re.fullmatch(_RANGE, query[end : following[0]], re.IGNORECASE)
         ):
-            hour, minute = divmod(_clock_minutes(query, found[index]), 60)
-            minutes = (hour % 12 + (12 if following[3] == "p" else 0)) * 60 + minute
+            minutes = _in_half(written, following[3])
             if following[2] is not None and minutes >= following[2]:
                 minutes = None  # "11-1 pm" is not one half of the day
         result.append(minutes)
@@ -256,8 +257,8 @@ def times(query: str) -> list[int | None]:
     return result
 
 
-def _clock_minutes(query: str, found: tuple[int, int, int | None, str | None]) -> int:
-    """The hour and minute written at ``found``, read as on a 24-hour clock."""
-    match = _CLOCK_TIME.match(query, found[0])
-    assert match is not None and match[1]
-    return int(match[1]) * 60 + int(match[2] or 0)
+def _in_half(written: int, half: str) -> int:
+    """A 12-hour clock's hour and minute (in minutes) in the morning (``"a"``) or the
+    afternoon (``"p"``), in minutes after midnight."""
+    hour, minute = divmod(written, 60)
+    return (hour % 12 + (12 if half == "p" else 0)) * 60 + minute
