@@ -114,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             reformat_strings=args.reformat_strings,
             convert_units=args.convert_units,
             fill_enums=args.fill_enums,
+            fill_flags=args.fill_flags,
         ),
         n_ctx=args.n_ctx,
         timeout_s=args.timeout,

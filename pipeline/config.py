@@ -98,6 +98,8 @@ class RunConfig:
             fingerprint["convert_units"] = False
         if not self.decoding.fill_enums:  # (likewise)
             fingerprint["fill_enums"] = False
+        if not self.decoding.fill_flags:  # (likewise)
+            fingerprint["fill_flags"] = False
         return fingerprint
 
     def init_message(self, index: int) -> Init:

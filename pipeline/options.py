@@ -268,6 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
         'credit is excellent" gives "credit_band": "excellent"; listed in "filled")',
     )
     model.add_argument(
+        "--no-flag-fill",
+        dest="fill_flags",
+        action="store_false",
+        help="leave out the flags the model leaves out (by default an optional boolean "
+        'argument the model left out, where the request names it, is set to true: "shuffle '
+        'my Focus playlist" gives "shuffle": true; listed in "filled")',
+    )
+    model.add_argument(
         "--n-ctx",
         type=non_negative_int,
         default=CONFIG["n_ctx"],

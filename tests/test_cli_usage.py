@@ -23,7 +23,7 @@ CLI_OPTIONS = {
     "--input-format", "--output-format", "--project",
     "--retry-errors", "--query-column", "--id-column", "--keep-columns",
     "--review-below", "--review-file", "--none-threshold", "--no-answer-cache",
-    "--no-reformat", "--no-unit-conversion", "--no-enum-fill",
+    "--no-reformat", "--no-unit-conversion", "--no-enum-fill", "--no-flag-fill",
 }  # fmt: skip
 
 

@@ -27,7 +27,7 @@ def test_a_value_the_request_names_is_filled_in() -> None:
         [_tool(amount={"type": "integer"}, credit_band=BAND)],
     )
     assert calls == [{"name": "f", "arguments": {"amount": 8000, "credit_band": "fair"}}]
-    assert filled == [{"call": 0, "path": "credit_band", "value": "fair"}]
+    assert filled == [{"call": 0, "path": "credit_band", "value": "fair", "rule": "enum"}]
     # spelled with spaces or hyphens, any case
     assert _filled("Any time-of-use plans in 79401?", _tool(plan=PLAN)) == {"plan": "time_of_use"}
     assert _filled("any Time of Use plans", _tool(plan=PLAN)) == {"plan": "time_of_use"}

@@ -171,7 +171,7 @@ def test_the_pipeline_converts_fills_and_says_so(tmp_path) -> None:
         return default_model_lines(source, tools_file, tmp_path / f"out{len(args)}.jsonl", *args)
 
     spans_file = tmp_path / "spans.jsonl"
-    raw = run("--no-unit-conversion", "--no-enum-fill")
+    raw = run("--no-unit-conversion", "--no-enum-fill", "--no-flag-fill")
     repaired = run("--traces", "file", "--traces-file", str(spans_file))
     assert [c["arguments"] for c in raw["ghz"]["calls"]] == [
         {"frequency_hz": 2.4, "medium": "vacuum"}
@@ -185,7 +185,9 @@ def test_the_pipeline_converts_fills_and_says_so(tmp_path) -> None:
     assert repaired["loan"]["converted"] == [
         {"call": 0, "path": "amount_cents", "from": 12, "to": 1200000}
     ]
-    assert repaired["loan"]["filled"] == [{"call": 0, "path": "credit_band", "value": "excellent"}]
+    assert repaired["loan"]["filled"] == [
+        {"call": 0, "path": "credit_band", "value": "excellent", "rule": "enum"}
+    ]
     assert "filled" not in repaired["ghz"]  # "vacuum" was the model's own
     spans = exported_spans(spans_file)
     counts = sorted(

@@ -241,6 +241,7 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
                 reformat_strings=a.reformat_strings,
                 convert_units=a.convert_units,
                 fill_enums=a.fill_enums,
+                fill_flags=a.fill_flags,
             ),
         )
         return 0
@@ -254,6 +255,8 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
         extra = (*extra, "--no-unit-conversion")
     if not a.fill_enums:
         extra = (*extra, "--no-enum-fill")
+    if not a.fill_flags:
+        extra = (*extra, "--no-flag-fill")
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():
         print(f"pipeline failed (exit {rc})", file=sys.stderr)
@@ -305,6 +308,12 @@ def eval_cli(argv: list[str] | None = None) -> int:
         dest="fill_enums",
         action="store_false",
         help="the pipeline's --no-enum-fill: score the arguments the model gave",
+    )
+    ap.add_argument(
+        "--no-flag-fill",
+        dest="fill_flags",
+        action="store_false",
+        help="the pipeline's --no-flag-fill: score the flags the model gave",
     )
     ap.add_argument("--results", help="keep the results file here")
     ap.add_argument(

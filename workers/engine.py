@@ -44,6 +44,9 @@ class DecodingSettings:
     # Fill in an optional enum argument the model left out where the request names one of
     # its values (workers/enumfill.py): "preliminary test results" -> "status": "preliminary".
     fill_enums: bool = True
+    # Set an optional boolean argument the model left out to true where the request names
+    # the flag (workers/flagfill.py): "shuffle my Focus playlist" -> "shuffle": true.
+    fill_flags: bool = True
 
 
 @dataclass

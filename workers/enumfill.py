@@ -56,7 +56,7 @@ def fill_enums(
     calls: Sequence[Mapping[str, Any]], query: str, tools: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``calls`` with the optional enum arguments the request names filled in, and
-    ``{"call", "path", "value"}`` for each one filled."""
+    ``{"call", "path", "value", "rule": "enum"}`` for each one filled."""
     request = f" {_NOT_WORD.sub(' ', normal_text(query))} "
     parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
     used = {
@@ -76,6 +76,6 @@ def fill_enums(
             value = _named_value(schema, request, used)
             if value is not None:
                 arguments[name] = value
-                filled.append({"call": index, "path": str(name), "value": value})
+                filled.append({"call": index, "path": str(name), "value": value, "rule": "enum"})
         result.append({**call, "arguments": arguments})
     return result, filled

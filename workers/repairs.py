@@ -1,8 +1,9 @@
 """The repairs a worker makes to a valid answer, in order: strings taken from the request put
 in the form their parameter asks (:mod:`workers.reformat`), numbers put in their
-parameter's unit (:mod:`workers.units`), then optional enum arguments the request names
-filled in (:mod:`workers.enumfill`). Each is kept only where the repaired calls still pass
-the schemas (a ``maximum`` may refuse a converted value)."""
+parameter's unit (:mod:`workers.units`), optional enum arguments the request names filled
+in (:mod:`workers.enumfill`), then optional flags it names set (:mod:`workers.flagfill`).
+Each is kept only where the repaired calls still pass the schemas (a ``maximum`` may refuse
+a converted value)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from workers.engine import DecodingSettings
 from workers.enumfill import fill_enums
+from workers.flagfill import fill_flags
 from workers.reformat import reformat_strings
 from workers.toolset import CallValidationError, ToolSet
 from workers.units import convert_units
@@ -24,7 +26,8 @@ class Repairs:
 
     reformatted: list[dict[str, Any]] = field(default_factory=list)  # workers.reformat
     converted: list[dict[str, Any]] = field(default_factory=list)  # workers.units
-    filled: list[dict[str, Any]] = field(default_factory=list)  # workers.enumfill
+    # workers.enumfill ("rule": "enum"), then workers.flagfill ("rule": "flag")
+    filled: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _checked(calls: Calls, toolset: ToolSet, repaired: tuple[Calls, Calls]) -> tuple[Calls, Calls]:
@@ -52,4 +55,7 @@ def repair_calls(
         calls, converted = _checked(calls, toolset, convert_units(calls, query, toolset.tools))
     if settings.fill_enums:
         calls, filled = _checked(calls, toolset, fill_enums(calls, query, toolset.tools))
+    if settings.fill_flags:
+        calls, flags = _checked(calls, toolset, fill_flags(calls, query, toolset.tools))
+        filled = [*filled, *flags]
     return calls, Repairs(reformatted, converted, filled)

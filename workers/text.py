@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 
 _SPACE = re.compile(r"\s+")
+_NAME_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
 def normal_text(text: str) -> str:
     return _SPACE.sub(" ", text.casefold()).strip()
+
+
+def name_words(name: str) -> list[str]:
+    """The words of a parameter's name, case folded: ``avoidHighways``, ``avoid_highways``
+    and ``avoid-highways`` give ``["avoid", "highways"]``, ``timeoutMS`` ``["timeout", "ms"]``."""
+    return [part.casefold() for part in _NAME_PART.findall(name)]

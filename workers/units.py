@@ -23,8 +23,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from workers.text import name_words
+
 _TABLE_PATH = Path(__file__).with_name("units.json")
-_NAME_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _DESCRIPTION_UNIT = re.compile(
     r"\b(?:in|as)\s+(?:the\s+)?(?:number\s+of\s+)?([a-z$€£]+)(?![a-z])(?!\s*(?:/|per\b))"
 )
@@ -103,7 +104,7 @@ def parameter_unit(name: str, schema: Mapping[str, Any]) -> Unit | None:
     """The unit a number parameter asks for, by its name's last unit word or else its
     description's "in <unit>"; None where it names none, or a rate ("min_per_km")."""
     table = _table()
-    parts = [part.casefold() for part in _NAME_PART.findall(name)]
+    parts = name_words(name)
     if "per" in parts:
         return None
     for part in reversed(parts):

@@ -1,0 +1,89 @@
+"""Optional boolean arguments the model left out where the request names the flag.
+
+A small model often stops after the required arguments: "shuffle my Focus playlist" gives
+no ``"shuffle": true``, "Korean restaurants open right now" no ``"open_now": true``. Where
+a called tool has an optional boolean parameter, the call leaves it out, and the request
+holds every word of its name that says what it turns on (``include_tracklist`` is named
+by "tracklist"; the function words are data, ``flagfill.json``), the flag is set to
+``true``. Left alone: a flag whose words are also in a string argument of the call (the
+words are that value's), a flag another call of the same tool already sets (the request
+named it for that one), and a flag with a negation just before its words ("don't
+shuffle"). Only ``true`` is filled in, and only top-level parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from workers.text import name_words, normal_text
+
+_WORD = re.compile(r"[a-z0-9']+")
+_NEGATION_WINDOW = 3  # words before the flag's first word that may negate it
+
+
+@cache
+def _words() -> tuple[frozenset[str], frozenset[str]]:
+    table = json.loads(Path(__file__).with_name("flagfill.json").read_text(encoding="utf-8"))
+    return frozenset(table["function_words"]), frozenset(table["negations"])
+
+
+def _stem(word: str) -> str:
+    """A plural's singular, roughly: "highways" and "highway" meet, "pets" and "pet"."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _flag_words(name: str) -> list[str]:
+    function_words, _ = _words()
+    return [_stem(word) for word in name_words(name) if word not in function_words]
+
+
+def _named(name: str, request: list[str], stems: list[str], values: str) -> bool:
+    """Whether the request names the flag ``name``, not negated, and no string argument
+    holds its words."""
+    words = _flag_words(name)
+    if not words or any(word not in stems for word in words):
+        return False
+    if any(re.search(rf"\b{re.escape(word)}", values) for word in words):
+        return False
+    _, negations = _words()
+    first = min(stems.index(word) for word in words)
+    return not negations.intersection(request[max(0, first - _NEGATION_WINDOW) : first])
+
+
+def _is_flag(schema: Any) -> bool:
+    return isinstance(schema, Mapping) and schema.get("type") == "boolean"
+
+
+def fill_flags(
+    calls: Sequence[Mapping[str, Any]], query: str, tools: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``calls`` with the optional flags the request names set to ``true``, and
+    ``{"call", "path", "value", "rule": "flag"}`` for each one filled."""
+    request = _WORD.findall(normal_text(query).replace("\u2019", "'"))
+    stems = [_stem(word) for word in request]
+    parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
+    result: list[dict[str, Any]] = []
+    filled: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        arguments = dict(call.get("arguments") or {})
+        properties = parameters.get(call.get("name"), {}).get("properties") or {}
+        values = " ".join(normal_text(v) for v in arguments.values() if isinstance(v, str))
+        set_elsewhere = {
+            name
+            for other, sibling in enumerate(calls)
+            if other != index and sibling.get("name") == call.get("name")
+            for name in sibling.get("arguments") or {}
+        }
+        for name, schema in properties.items():
+            if name in arguments or name in set_elsewhere or not _is_flag(schema):
+                continue
+            if _named(str(name), request, stems, values):
+                arguments[name] = True
+                filled.append({"call": index, "path": str(name), "value": True, "rule": "flag"})
+        result.append({**call, "arguments": arguments})
+    return result, filled
