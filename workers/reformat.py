@@ -18,6 +18,9 @@ Each change is one of these rules:
 - ``quote``: a free string (no ``enum``, ``pattern`` or ``format``) that is the start of
   exactly one quoted text of the request, and not the whole of another, becomes the whole
   of it;
+- ``case``: a free string the request writes once, as words of its own, in another case
+  ("lunch next week" for "Lunch next week", "PLr_88213" for "plr_88213"), becomes the
+  request's spelling;
 - ``name``: of a first-name and a last-name parameter side by side, one holding a two-word
   name from the request, each gets its word (where it was the whole name, left out, or not
   in the request);
@@ -79,6 +82,7 @@ class _Request:
     """What the request holds of each kind, found once per answer."""
 
     def __init__(self, query: str) -> None:
+        self.query = query
         self.normal = normal_text(query)
         self.phones = phone_numbers(query)
         self.numbers = digit_numbers(query)
@@ -104,6 +108,12 @@ class _Request:
             ):
                 if found is not None:
                     self.answer_places[kind] += 1
+
+    def spelling(self, value: str) -> str | None:
+        """How the request writes ``value``, where it writes it once as words of its own and
+        only the case differs ("Lunch next week" for "lunch next week")."""
+        found = re.findall(rf"(?<!\w){re.escape(value)}(?!\w)", self.query, re.IGNORECASE)
+        return found[0] if len(found) == 1 else None
 
     def holds(self, value: str) -> bool:
         """Whether the request writes ``value`` as words of its own ("Chen" is not in
@@ -147,11 +157,18 @@ def _quote(key: str, value: str, schema: Mapping[str, Any], request: _Request) -
     return longer[0] if len(set(longer)) == 1 else None
 
 
+def _case(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
+    if any(word in schema for word in ("enum", "pattern", "format")) or not value.strip():
+        return None
+    return request.spelling(value)
+
+
 _RULES: list[tuple[str, Callable[[str, str, Mapping[str, Any], _Request], str | None]]] = [
     ("phone", _phone),
     ("digits", _digits),
     ("duration", _duration),
     ("quote", _quote),
+    ("case", _case),
 ]
 
 
