@@ -195,6 +195,25 @@ def test_strings_are_put_in_the_form_their_parameter_asks() -> None:
     assert _reformatted(dentist, {"date": us}, date="20/04/2026") == {"date": "04/17/2026"}
 
 
+def test_a_string_gets_the_case_the_request_writes_it_in() -> None:
+    text = {"type": "string"}
+    lunch = 'email linda.m@outlook.com with the subject "Lunch next week"'
+    assert _reformatted(lunch, {"subject": text}, subject="lunch next week") == {
+        "subject": "Lunch next week"
+    }
+    grant = "Player plr_88213 earned ACH_100_WINS, please grant it."
+    assert _reformatted(grant, {"player": text}, player="PLr_88213") == {"player": "plr_88213"}
+    # written twice in two cases, or not as words of its own: the model's
+    twice = "Moving day: moving the piano"
+    assert _reformatted(twice, {"title": text}, title="MOVING") == {"title": "MOVING"}
+    assert _reformatted("the Reports tab", {"q": text}, q="port") == {"q": "port"}
+    # an enum, a pattern or a format asks a form of its own
+    band = {"type": "string", "enum": ["ok", "OK"]}
+    assert _reformatted("it's OK", {"state": band}, state="ok") == {"state": "ok"}
+    upper = {"type": "string", "pattern": "^[a-z]+$"}
+    assert _reformatted("WNBA standings", {"league": upper}, league="wnba") == {"league": "wnba"}
+
+
 def test_values_it_cannot_be_sure_of_are_left_alone() -> None:
     two = "text (415) 555-0134 or (617) 555-0143"
     assert _reformatted(two, {"phone": E164}, phone="617") == {"phone": "617"}
