@@ -115,6 +115,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             convert_units=args.convert_units,
             fill_enums=args.fill_enums,
             fill_flags=args.fill_flags,
+            fill_dates=args.fill_dates,
         ),
         n_ctx=args.n_ctx,
         timeout_s=args.timeout,

@@ -100,6 +100,8 @@ class RunConfig:
             fingerprint["fill_enums"] = False
         if not self.decoding.fill_flags:  # (likewise)
             fingerprint["fill_flags"] = False
+        if not self.decoding.fill_dates:  # (likewise)
+            fingerprint["fill_dates"] = False
         return fingerprint
 
     def init_message(self, index: int) -> Init:

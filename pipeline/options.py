@@ -276,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
         'my Focus playlist" gives "shuffle": true; listed in "filled")',
     )
     model.add_argument(
+        "--no-date-fill",
+        dest="fill_dates",
+        action="store_false",
+        help="leave out the dates and times the model leaves out (by default where an answer "
+        "leaves out its one date, time or date-and-time parameter and the request writes one, "
+        'it is filled in: "I have to arrive by 9am" gives "arrive_by": "09:00"; listed in '
+        '"filled")',
+    )
+    model.add_argument(
         "--n-ctx",
         type=non_negative_int,
         default=CONFIG["n_ctx"],

@@ -7,8 +7,8 @@ trace_id, model, usage, latency_ms`` and, with ``--dispatch``, ``results``; an o
 of a model that reports token probabilities also has ``confidence``, ``call_confidence``,
 ``ungrounded`` and ``repeated`` after ``calls``; ``reformatted`` where a string was put in the
 form its parameter asks, ``converted`` where a number was put in its parameter's unit,
-``filled`` where an enum argument or a flag was filled in from the request; with ``--review-below``,
-``review``; with ``--keep-columns``, ``columns`` comes last.
+``filled`` where an argument the model left out was filled in from the request; with
+``--review-below``, ``review``; with ``--keep-columns``, ``columns`` comes last.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class ResultLine:
     repeated: list[dict[str, Any]] | None = None  # values given more often than said
     reformatted: list[dict[str, Any]] | None = None  # strings put in their parameter's form
     converted: list[dict[str, Any]] | None = None  # numbers put in their parameter's unit
-    filled: list[dict[str, Any]] | None = None  # enum values and flags filled in from the request
+    filled: list[dict[str, Any]] | None = None  # arguments left out, filled in from the request
     review: bool | None = None
     columns: dict[str, Any] | None = None  # --keep-columns: input fields, copied
 

@@ -24,6 +24,7 @@ CLI_OPTIONS = {
     "--retry-errors", "--query-column", "--id-column", "--keep-columns",
     "--review-below", "--review-file", "--none-threshold", "--no-answer-cache",
     "--no-reformat", "--no-unit-conversion", "--no-enum-fill", "--no-flag-fill",
+    "--no-date-fill",
 }  # fmt: skip
 
 

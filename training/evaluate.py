@@ -242,6 +242,7 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
                 convert_units=a.convert_units,
                 fill_enums=a.fill_enums,
                 fill_flags=a.fill_flags,
+                fill_dates=a.fill_dates,
             ),
         )
         return 0
@@ -257,6 +258,8 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
         extra = (*extra, "--no-enum-fill")
     if not a.fill_flags:
         extra = (*extra, "--no-flag-fill")
+    if not a.fill_dates:
+        extra = (*extra, "--no-date-fill")
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():
         print(f"pipeline failed (exit {rc})", file=sys.stderr)
@@ -314,6 +317,12 @@ def eval_cli(argv: list[str] | None = None) -> int:
         dest="fill_flags",
         action="store_false",
         help="the pipeline's --no-flag-fill: score the flags the model gave",
+    )
+    ap.add_argument(
+        "--no-date-fill",
+        dest="fill_dates",
+        action="store_false",
+        help="the pipeline's --no-date-fill: score the dates and times the model gave",
     )
     ap.add_argument("--results", help="keep the results file here")
     ap.add_argument(

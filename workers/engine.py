@@ -47,6 +47,9 @@ class DecodingSettings:
     # Set an optional boolean argument the model left out to true where the request names
     # the flag (workers/flagfill.py): "shuffle my Focus playlist" -> "shuffle": true.
     fill_flags: bool = True
+    # Fill in the one date, time or date-and-time parameter an answer left out where the
+    # request writes one (workers/datefill.py): "arrive by 9am" -> "arrive_by": "09:00".
+    fill_dates: bool = True
 
 
 @dataclass

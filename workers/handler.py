@@ -288,7 +288,9 @@ class JobHandler:
         parameter asks (:mod:`workers.reformat`), each number the model copied in the
         request's unit put in its parameter's (:mod:`workers.units`) and each optional enum
         argument it left out that the request names filled in (:mod:`workers.enumfill`), each
-        optional flag it names set (:mod:`workers.flagfill`), and what changed."""
+        optional flag it names set (:mod:`workers.flagfill`), the one date or time it writes
+        filled in where the answer left out its place (:mod:`workers.datefill`), and what
+        changed."""
         with self._stage("validate", parent) as span:
             try:
                 calls = toolset.validate_calls(answer)
@@ -309,7 +311,7 @@ class JobHandler:
                 span.set_attribute("needle.reformatted.count", len(repairs.reformatted))
             if self.decoding.convert_units:
                 span.set_attribute("needle.converted.count", len(repairs.converted))
-            if self.decoding.fill_enums or self.decoding.fill_flags:
+            if self.decoding.fill_enums or self.decoding.fill_flags or self.decoding.fill_dates:
                 span.set_attribute("needle.filled.count", len(repairs.filled))
             span.set_attribute("needle.calls.count", len(calls))
             span.set_attribute("needle.calls.names", [call["name"] for call in calls])

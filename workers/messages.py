@@ -128,8 +128,8 @@ class Result(_Message, frozen=True, tag="result"):
     reformatted: Omittable[list[JsonObject] | None] = None
     # The numbers converted to their parameter's unit (workers/units.py), for an ok answer.
     converted: Omittable[list[JsonObject] | None] = None
-    # The optional enum arguments and flags filled in from the request (workers/enumfill.py,
-    # workers/flagfill.py).
+    # The arguments left out and filled in from the request (workers/enumfill.py,
+    # workers/flagfill.py, workers/datefill.py).
     filled: Omittable[list[JsonObject] | None] = None
 
 

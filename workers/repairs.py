@@ -1,7 +1,9 @@
 """The repairs a worker makes to a valid answer, in order: strings taken from the request put
 in the form their parameter asks (:mod:`workers.reformat`), numbers put in their
 parameter's unit (:mod:`workers.units`), optional enum arguments the request names filled
-in (:mod:`workers.enumfill`), then optional flags it names set (:mod:`workers.flagfill`).
+in (:mod:`workers.enumfill`), optional flags it names set (:mod:`workers.flagfill`), then
+the one date or time it writes filled in where the answer left out its place
+(:mod:`workers.datefill`).
 Each is kept only where the repaired calls still pass the schemas (a ``maximum`` may refuse
 a converted value)."""
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.datefill import fill_dates
 from workers.engine import DecodingSettings
 from workers.enumfill import fill_enums
 from workers.flagfill import fill_flags
@@ -26,7 +29,8 @@ class Repairs:
 
     reformatted: list[dict[str, Any]] = field(default_factory=list)  # workers.reformat
     converted: list[dict[str, Any]] = field(default_factory=list)  # workers.units
-    # workers.enumfill ("rule": "enum"), then workers.flagfill ("rule": "flag")
+    # workers.enumfill ("rule": "enum"), workers.flagfill ("flag"), workers.datefill ("date",
+    # "time", "datetime")
     filled: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -58,4 +62,7 @@ def repair_calls(
     if settings.fill_flags:
         calls, flags = _checked(calls, toolset, fill_flags(calls, query, toolset.tools))
         filled = [*filled, *flags]
+    if settings.fill_dates:
+        calls, moments = _checked(calls, toolset, fill_dates(calls, query, toolset.tools))
+        filled = [*filled, *moments]
     return calls, Repairs(reformatted, converted, filled)
