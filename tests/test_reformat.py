@@ -8,7 +8,13 @@ import math
 from functools import partial
 from typing import Any
 
-from conftest import default_model_lines, exported_spans, repaired_arguments, write_jsonl
+from conftest import (
+    PROJECT_ROOT,
+    default_model_lines,
+    exported_spans,
+    repaired_arguments,
+    write_jsonl,
+)
 
 from workers.confidence import label_answer
 from workers.engine import DecodingSettings
@@ -193,6 +199,39 @@ def test_strings_are_put_in_the_form_their_parameter_asks() -> None:
     us = {"type": "string", "description": "Date, MM/DD/YYYY.", "pattern": "^\\d{2}/\\d{2}/\\d{4}$"}
     dentist = "dentist on April 17th 2026"
     assert _reformatted(dentist, {"date": us}, date="20/04/2026") == {"date": "04/17/2026"}
+
+
+def test_a_parameter_that_asks_an_iso_code_gets_one() -> None:
+    country = {"type": "string", "description": "ISO 3166-1 alpha-2 country code"}
+    pollen = "pollen forecast for postcode H2X 1Y4 in Canada"
+    assert _reformatted(pollen, {"country": country}, country="Canada") == {"country": "CA"}
+    alpha_3 = {"type": "string", "pattern": "^[A-Z]{3}$", "description": "Country code"}
+    assert _reformatted("in Canada", {"country": alpha_3}, country="canada") == {"country": "CAN"}
+    target = {"type": "string", "description": "Target language code.", "pattern": "^[a-z]{2}$"}
+    korean = "can you put 'where is the nearest pharmacy' into Korean for me"
+    assert _reformatted(korean, {"targetLang": target}, targetLang="kc") == {"targetLang": "ko"}
+    assert _reformatted(korean, {"targetLang": target}, targetLang="Korean") == {"targetLang": "ko"}
+    money = {"type": "string", "description": "ISO 4217"}
+    assert _reformatted("balance in euros", {"currency": money}, currency="Euro") == {
+        "currency": "EUR"
+    }
+    # a code already, even another one; two languages named; a place with a code in it
+    assert _reformatted(korean, {"targetLang": target}, targetLang="ja") == {"targetLang": "ja"}
+    two = "Italian to English: Quanto costa il biglietto?"
+    assert _reformatted(two, {"targetLang": target}, targetLang="xx") == {"targetLang": "xx"}
+    place = {"type": "string", "description": "City and ISO 3166 country code, e.g. 'Lyon, FR'."}
+    assert _reformatted("rain in Mexico?", {"location": place}, location="Mexico") == {
+        "location": "Mexico"
+    }
+
+
+def test_the_code_table_is_what_pycountry_makes(tmp_path) -> None:
+    from training.make_code_table import main
+
+    assert main([str(tmp_path / "codes.json")]) == 0
+    shipped = json.loads((PROJECT_ROOT / "workers" / "codes.json").read_text(encoding="utf-8"))
+    made = json.loads((tmp_path / "codes.json").read_text(encoding="utf-8"))
+    assert made["names"] == shipped["names"] and made["codes"] == shipped["codes"]
 
 
 def test_a_string_gets_the_case_the_request_writes_it_in() -> None:

@@ -15,6 +15,11 @@ Each change is one of these rules:
 - ``duration``: a parameter that asks a length of time as ``HH:MM:SS`` (not a time of day)
   or an ISO 8601 duration gets the request's one length of time in that form ("44:45" ->
   "00:44:45", "45 minutes" -> "PT45M");
+- ``code``: a parameter that asks an ISO code of a language (639-1), country (3166-1) or
+  currency (4217) gets the code of the name the call wrote ("Canada" -> ``CA``), or, where
+  the call wrote two or three letters that are no such code ("kc"), of the one language
+  (country, currency) the request names ("into Korean" -> ``ko``; the names are data,
+  :mod:`workers.codes`);
 - ``quote``: a free string (no ``enum``, ``pattern`` or ``format``) that is the start of
   exactly one quoted text of the request, and not the whole of another, becomes the whole
   of it;
@@ -54,6 +59,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from workers.codes import CodeKind, alpha_3, code_of, codes_named, is_code
 from workers.request_values import (
     dates,
     digit_numbers,
@@ -65,6 +71,7 @@ from workers.request_values import (
 from workers.text import normal_text
 from workers.value_forms import (
     asks_e164,
+    code_form,
     date_form,
     datetime_form,
     duration_form,
@@ -157,6 +164,27 @@ def _quote(key: str, value: str, schema: Mapping[str, Any], request: _Request) -
     return longer[0] if len(set(longer)) == 1 else None
 
 
+def _code(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
+    form = code_form(key, schema)
+    if form is None:
+        return None
+    kind: CodeKind = "country" if form == "country_3" else form  # type: ignore[assignment]
+    code = code_of(kind, value)
+    if code is None:
+        letters = 3 if form in ("currency", "country_3") else 2
+        if not re.fullmatch(rf"[A-Za-z]{{{letters}}}", value) or is_code(kind, value):
+            return None  # not a code the model tried and missed ("kc" for Korean)
+        named = codes_named(kind, request.query)
+        if len(named) != 1:
+            return None
+        code = named.pop()
+    if form == "country_3":
+        code = alpha_3(code)
+    pattern = schema.get("pattern")
+    spellings = (code.lower(), code.upper()) if kind == "language" else (code.upper(), code.lower())
+    return next((spelling for spelling in spellings if fits_pattern(pattern, spelling)), None)
+
+
 def _case(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
     if any(word in schema for word in ("enum", "pattern", "format")) or not value.strip():
         return None
@@ -167,6 +195,7 @@ _RULES: list[tuple[str, Callable[[str, str, Mapping[str, Any], _Request], str | 
     ("phone", _phone),
     ("digits", _digits),
     ("duration", _duration),
+    ("code", _code),
     ("quote", _quote),
     ("case", _case),
 ]

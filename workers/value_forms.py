@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from workers.text import name_words
+
 _PHONE_EXAMPLE = ("+14155550134", "14155550134")
 _LENGTH_OF_TIME = re.compile(r"duration|elapsed|length|how long|time taken")
 
@@ -121,3 +123,47 @@ def duration_in_form(seconds: int, form: str) -> str:
         return f"{hours:02d}:{minutes:02d}:{rest:02d}"
     parts = [(hours, "H"), (minutes, "M"), (rest, "S")]
     return "PT" + ("".join(f"{n}{unit}" for n, unit in parts if n) or "0S")
+
+
+_CODE_WORDS = {
+    "language": ("iso 639", "language code"),
+    "country": ("iso 3166", "country code"),
+    "currency": ("iso 4217", "currency code"),
+}
+_KEY_WORDS = {"language": {"language", "lang"}, "country": {"country"}, "currency": {"currency"}}
+_CODE_EXAMPLE = {"language": "ko", "country": "CA", "currency": "USD"}
+_PLACE = re.compile(r"\b(?:city|address|location|place)\b")
+
+
+def code_form(key: str, schema: Mapping[str, Any]) -> str | None:
+    """``"language"`` for an ISO 639-1 code, ``"country"`` (alpha-2) or ``"country_3"``
+    for an ISO 3166-1 code, ``"currency"`` for an ISO 4217 code: said in the description
+    ("ISO 4217 code", "Target language, ISO 639-1 code"), or a key that names the kind
+    ("targetLang") with a ``pattern`` the code fits. None for any other parameter, one with
+    an ``enum``, or a place with a code in it ("City and ISO 3166 country code, e.g. 'Lyon,
+    FR'")."""
+    if "enum" in schema:
+        return None
+    description = str(schema.get("description") or "").casefold()
+    words = name_words(key)
+    if _PLACE.search(f"{description} {' '.join(words)}"):
+        return None
+    pattern = schema.get("pattern")
+    for kind, phrases in _CODE_WORDS.items():
+        example = _CODE_EXAMPLE[kind]
+        by_key = (
+            isinstance(pattern, str)
+            and bool(_KEY_WORDS[kind].intersection(words))
+            and (fits_pattern(pattern, example) or fits_pattern(pattern, example.lower()))
+        )
+        if not by_key and not any(phrase in description for phrase in phrases):
+            continue
+        three_letters = (
+            isinstance(pattern, str)
+            and fits_pattern(pattern, "CAN")
+            and not fits_pattern(pattern, "CA")
+        )
+        if kind == "country" and ("alpha-3" in description or three_letters):
+            return "country_3"
+        return kind
+    return None
