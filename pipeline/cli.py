@@ -18,7 +18,7 @@ from pipeline.config import (
 )
 from pipeline.executor import join_cluster, make_pool, size_pool
 from pipeline.models import ModelError, resolve_model
-from pipeline.options import build_parser
+from pipeline.options import build_parser, repair_settings
 from pipeline.parquet_output import working_path, write_parquet
 from pipeline.review import write_review_file
 from pipeline.sink import OutputError, ResumeRefused
@@ -111,11 +111,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             max_calls=args.max_calls,
             max_string_length=args.max_string_length,
             none_threshold=args.none_threshold,
-            reformat_strings=args.reformat_strings,
-            convert_units=args.convert_units,
-            fill_enums=args.fill_enums,
-            fill_flags=args.fill_flags,
-            fill_dates=args.fill_dates,
+            **repair_settings(args),
         ),
         n_ctx=args.n_ctx,
         timeout_s=args.timeout,

@@ -15,6 +15,22 @@ from workers.engine import DecodingSettings
 from workers.prompts import PROMPT_FORMATS
 from workers.telemetry.settings import METRIC_EXPORTERS, TRACE_EXPORTERS
 
+# The repairs of a valid answer (workers/repairs.py): each DecodingSettings field and the
+# option that turns it off; --no-repairs turns off all of them.
+REPAIR_OPTIONS = {
+    "reformat_strings": "--no-reformat",
+    "convert_units": "--no-unit-conversion",
+    "fill_enums": "--no-enum-fill",
+    "fill_flags": "--no-flag-fill",
+    "fill_dates": "--no-date-fill",
+}
+
+
+def repair_settings(args: argparse.Namespace) -> dict[str, bool]:
+    """The repairs' DecodingSettings fields as the parsed options ask."""
+    return {field: args.repairs and getattr(args, field) for field in REPAIR_OPTIONS}
+
+
 # The defaults live once, on the config dataclasses; the options show them.
 CONFIG = field_defaults(RunConfig)
 DECODING = field_defaults(DecodingSettings)
@@ -241,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DECODING["max_string_length"],
         metavar="N",
         help="grammar bound on free-text argument strings, 0 for none (default: %(default)s)",
+    )
+    model.add_argument(
+        "--no-repairs",
+        dest="repairs",
+        action="store_false",
+        help="give the model's own answers: all five --no-... options below at once",
     )
     model.add_argument(
         "--no-reformat",

@@ -24,7 +24,7 @@ CLI_OPTIONS = {
     "--retry-errors", "--query-column", "--id-column", "--keep-columns",
     "--review-below", "--review-file", "--none-threshold", "--no-answer-cache",
     "--no-reformat", "--no-unit-conversion", "--no-enum-fill", "--no-flag-fill",
-    "--no-date-fill",
+    "--no-date-fill", "--no-repairs",
 }  # fmt: skip
 
 
@@ -73,3 +73,24 @@ def test_usage_errors_exit_2(args, message, tmp_path):
     )
     assert completed.returncode == 2, completed.stderr
     assert message in completed.stderr
+
+
+def test_no_repairs_turns_off_every_repair():
+    from pipeline.api import options_namespace
+    from pipeline.options import REPAIR_OPTIONS, build_parser, repair_settings
+
+    parse = build_parser().parse_args
+    assert set(repair_settings(parse(["in.jsonl"])).values()) == {True}
+    assert set(repair_settings(parse(["in.jsonl", "--no-repairs"])).values()) == {False}
+    one = repair_settings(parse(["in.jsonl", "--no-flag-fill"]))
+    assert [field for field, on in one.items() if not on] == ["fill_flags"]
+    assert set(
+        repair_settings(options_namespace("in.jsonl", None, {"repairs": False})).values()
+    ) == {False}
+    assert list(REPAIR_OPTIONS) == [
+        "reformat_strings",
+        "convert_units",
+        "fill_enums",
+        "fill_flags",
+        "fill_dates",
+    ]

@@ -153,7 +153,7 @@ def test_the_table_reads_units_names_and_descriptions() -> None:
 def test_the_pipeline_converts_fills_and_says_so(tmp_path) -> None:
     """needle-smol copies "2.4" for "2.4 GHz" and "12" for "12 grand", and leaves out the
     credit band (valid_written); the output has the converted and filled values, lists of
-    them and span attributes, and ``--no-unit-conversion --no-enum-fill`` gives the
+    them and span attributes, and ``--no-repairs`` gives the
     model's own answer."""
     tools = [WAVELENGTH, LOAN]
     loan = "My credit is excellent. What would a 12 grand personal loan over five years cost me?"
@@ -171,7 +171,7 @@ def test_the_pipeline_converts_fills_and_says_so(tmp_path) -> None:
         return default_model_lines(source, tools_file, tmp_path / f"out{len(args)}.jsonl", *args)
 
     spans_file = tmp_path / "spans.jsonl"
-    raw = run("--no-unit-conversion", "--no-enum-fill", "--no-flag-fill")
+    raw = run("--no-repairs")
     repaired = run("--traces", "file", "--traces-file", str(spans_file))
     assert [c["arguments"] for c in raw["ghz"]["calls"]] == [
         {"frequency_hz": 2.4, "medium": "vacuum"}

@@ -222,6 +222,8 @@ def run_pipeline(
 def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -> int:
     """Answer a requests file (``{id, query, tools}``) into ``results``; 0 when there is a
     results file to score."""
+    from pipeline.options import REPAIR_OPTIONS, repair_settings
+
     if a.direct:
         from pipeline.models import resolve_model
         from workers.engine import DecodingSettings
@@ -237,29 +239,15 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
             requests,
             results,
             threads=a.threads,
-            settings=DecodingSettings(
-                reformat_strings=a.reformat_strings,
-                convert_units=a.convert_units,
-                fill_enums=a.fill_enums,
-                fill_flags=a.fill_flags,
-                fill_dates=a.fill_dates,
-            ),
+            settings=DecodingSettings(**repair_settings(a)),
         )
         return 0
     if a.prompt_format:
         extra = (*extra, "--prompt-format", a.prompt_format)
     if a.none_threshold is not None:
         extra = (*extra, "--none-threshold", str(a.none_threshold))
-    if not a.reformat_strings:
-        extra = (*extra, "--no-reformat")
-    if not a.convert_units:
-        extra = (*extra, "--no-unit-conversion")
-    if not a.fill_enums:
-        extra = (*extra, "--no-enum-fill")
-    if not a.fill_flags:
-        extra = (*extra, "--no-flag-fill")
-    if not a.fill_dates:
-        extra = (*extra, "--no-date-fill")
+    repairs = repair_settings(a)
+    extra = (*extra, *(option for field, option in REPAIR_OPTIONS.items() if not repairs[field]))
     rc = run_pipeline(requests, results, a.model, a.workers, *extra)
     if rc != 0 and not results.exists():
         print(f"pipeline failed (exit {rc})", file=sys.stderr)
@@ -268,6 +256,8 @@ def _answer(a: argparse.Namespace, requests: Path, results: Path, *extra: str) -
 
 
 def eval_cli(argv: list[str] | None = None) -> int:
+    from pipeline.options import REPAIR_OPTIONS
+
     ap = argparse.ArgumentParser(
         prog="python -m pipeline eval",
         description="Exact-match accuracy of tool calls "
@@ -295,35 +285,13 @@ def eval_cli(argv: list[str] | None = None) -> int:
         help="the pipeline's --none-threshold (default: the model's own)",
     )
     ap.add_argument(
-        "--no-reformat",
-        dest="reformat_strings",
+        "--no-repairs",
+        dest="repairs",
         action="store_false",
-        help="the pipeline's --no-reformat: score the strings as the model wrote them",
+        help="the pipeline's --no-repairs: score the model's own answers",
     )
-    ap.add_argument(
-        "--no-unit-conversion",
-        dest="convert_units",
-        action="store_false",
-        help="the pipeline's --no-unit-conversion: score the model's own numbers",
-    )
-    ap.add_argument(
-        "--no-enum-fill",
-        dest="fill_enums",
-        action="store_false",
-        help="the pipeline's --no-enum-fill: score the arguments the model gave",
-    )
-    ap.add_argument(
-        "--no-flag-fill",
-        dest="fill_flags",
-        action="store_false",
-        help="the pipeline's --no-flag-fill: score the flags the model gave",
-    )
-    ap.add_argument(
-        "--no-date-fill",
-        dest="fill_dates",
-        action="store_false",
-        help="the pipeline's --no-date-fill: score the dates and times the model gave",
-    )
+    for field, option in REPAIR_OPTIONS.items():
+        ap.add_argument(option, dest=field, action="store_false", help=f"the pipeline's {option}")
     ap.add_argument("--results", help="keep the results file here")
     ap.add_argument(
         "--direct",
