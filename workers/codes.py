@@ -29,13 +29,18 @@ def code_of(kind: CodeKind, name: str) -> str | None:
     return _table()["names"][kind].get(normal_text(name))
 
 
+@cache
+def _codes(kind: CodeKind) -> frozenset[str]:
+    codes = _table()["codes"]
+    found = {code.upper() for code in codes[kind]}
+    if kind == "country":
+        found |= set(codes["country_alpha_3"].values())
+    return frozenset(found)
+
+
 def is_code(kind: CodeKind, value: str) -> bool:
     """Whether ``value`` is such a code, in any case (``CAN`` too, for a country)."""
-    codes = _table()["codes"]
-    upper = value.upper()
-    if kind == "country" and upper in codes["country_alpha_3"].values():
-        return True
-    return upper in {code.upper() for code in codes[kind]}
+    return value.upper() in _codes(kind)
 
 
 def alpha_3(country: str) -> str:

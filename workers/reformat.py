@@ -164,11 +164,19 @@ def _quote(key: str, value: str, schema: Mapping[str, Any], request: _Request) -
     return longer[0] if len(set(longer)) == 1 else None
 
 
+_CODE_KINDS: dict[str, CodeKind] = {
+    "language": "language",
+    "country": "country",
+    "country_3": "country",
+    "currency": "currency",
+}
+
+
 def _code(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
     form = code_form(key, schema)
     if form is None:
         return None
-    kind: CodeKind = "country" if form == "country_3" else form  # type: ignore[assignment]
+    kind = _CODE_KINDS[form]
     code = code_of(kind, value)
     if code is None:
         letters = 3 if form in ("currency", "country_3") else 2
