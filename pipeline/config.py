@@ -94,6 +94,8 @@ class RunConfig:
             fingerprint["none_threshold"] = self.decoding.none_threshold
         if not self.decoding.reformat_strings:  # (likewise)
             fingerprint["reformat_strings"] = False
+        if not self.decoding.fill_numbers:  # (likewise)
+            fingerprint["fill_numbers"] = False
         if not self.decoding.convert_units:  # (likewise)
             fingerprint["convert_units"] = False
         if not self.decoding.fill_enums:  # (likewise)

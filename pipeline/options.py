@@ -19,6 +19,7 @@ from workers.telemetry.settings import METRIC_EXPORTERS, TRACE_EXPORTERS
 # option that turns it off; --no-repairs turns off all of them.
 REPAIR_OPTIONS = {
     "reformat_strings": "--no-reformat",
+    "fill_numbers": "--no-number-fill",
     "convert_units": "--no-unit-conversion",
     "fill_enums": "--no-enum-fill",
     "fill_flags": "--no-flag-fill",
@@ -262,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-repairs",
         dest="repairs",
         action="store_false",
-        help="give the model's own answers: all five --no-... options below at once",
+        help="give the model's own answers: all six --no-... options below at once",
     )
     model.add_argument(
         "--no-reformat",
@@ -272,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
         "request is put in the form its parameter asks, where the request holds one such "
         'value: "(415) 555-0134" becomes "+14155550134" for an E.164 phone, "44:45" '
         '"00:44:45" for HH:MM:SS; such values are listed in "reformatted")',
+    )
+    model.add_argument(
+        "--no-number-fill",
+        dest="fill_numbers",
+        action="store_false",
+        help="leave out the integers the model leaves out (by default an optional integer "
+        "argument the model left out, where the request gives a number right beside a word "
+        'of its name, is filled in: "(cups 19)" gives "cups": 19; listed in "filled")',
     )
     model.add_argument(
         "--no-unit-conversion",

@@ -24,7 +24,7 @@ CLI_OPTIONS = {
     "--retry-errors", "--query-column", "--id-column", "--keep-columns",
     "--review-below", "--review-file", "--none-threshold", "--no-answer-cache",
     "--no-reformat", "--no-unit-conversion", "--no-enum-fill", "--no-flag-fill",
-    "--no-date-fill", "--no-repairs",
+    "--no-date-fill", "--no-repairs", "--no-number-fill",
 }  # fmt: skip
 
 
@@ -89,6 +89,7 @@ def test_no_repairs_turns_off_every_repair():
     ) == {False}
     assert list(REPAIR_OPTIONS) == [
         "reformat_strings",
+        "fill_numbers",
         "convert_units",
         "fill_enums",
         "fill_flags",

@@ -41,6 +41,9 @@ class DecodingSettings:
     # Convert a number copied in the request's unit to the unit its parameter names
     # (workers/units.py): "frequency_hz": 2.4 for "2.4 GHz" becomes 2400000000.
     convert_units: bool = True
+    # Fill in an optional integer the model left out where the request gives it beside the
+    # parameter's name (workers/numberfill.py): "(cups 19)" -> "cups": 19.
+    fill_numbers: bool = True
     # Fill in an optional enum argument the model left out where the request names one of
     # its values (workers/enumfill.py): "preliminary test results" -> "status": "preliminary".
     fill_enums: bool = True

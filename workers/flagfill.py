@@ -32,14 +32,18 @@ def _words() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(table["function_words"]), frozenset(table["negations"])
 
 
-def _stem(word: str) -> str:
+def function_words() -> frozenset[str]:
+    """Words of a parameter's name that do not name what it is about ("include", "only")."""
+    return _words()[0]
+
+
+def stem(word: str) -> str:
     """A plural's singular, roughly: "highways" and "highway" meet, "pets" and "pet"."""
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _flag_words(name: str) -> list[str]:
-    function_words, _ = _words()
-    return [_stem(word) for word in name_words(name) if word not in function_words]
+    return [stem(word) for word in name_words(name) if word not in function_words()]
 
 
 def _named(name: str, request: list[str], stems: list[str], values: str) -> bool:
@@ -65,7 +69,7 @@ def fill_flags(
     """``calls`` with the optional flags the request names set to ``true``, and
     ``{"call", "path", "value", "rule": "flag"}`` for each one filled."""
     request = _WORD.findall(normal_text(query).replace("\u2019", "'"))
-    stems = [_stem(word) for word in request]
+    stems = [stem(word) for word in request]
     parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
     result: list[dict[str, Any]] = []
     filled: list[dict[str, Any]] = []

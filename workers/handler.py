@@ -54,6 +54,9 @@ from workers.toolset import (
 
 GENAI_PROVIDER = "llama.cpp"  # gen_ai.provider.name: the model runs in this process
 
+# The repairs that fill in an argument the model left out (listed in "filled").
+_FILL_SETTINGS = ("fill_numbers", "fill_enums", "fill_flags", "fill_dates")
+
 
 class JobHandler:
     """Turns one job message into one result message, with its spans."""
@@ -311,7 +314,7 @@ class JobHandler:
                 span.set_attribute("needle.reformatted.count", len(repairs.reformatted))
             if self.decoding.convert_units:
                 span.set_attribute("needle.converted.count", len(repairs.converted))
-            if self.decoding.fill_enums or self.decoding.fill_flags or self.decoding.fill_dates:
+            if any(getattr(self.decoding, setting) for setting in _FILL_SETTINGS):
                 span.set_attribute("needle.filled.count", len(repairs.filled))
             span.set_attribute("needle.calls.count", len(calls))
             span.set_attribute("needle.calls.names", [call["name"] for call in calls])

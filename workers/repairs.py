@@ -1,5 +1,6 @@
 """The repairs a worker makes to a valid answer, in order: strings taken from the request put
-in the form their parameter asks (:mod:`workers.reformat`), numbers put in their
+in the form their parameter asks (:mod:`workers.reformat`), optional integers the request
+gives beside their names filled in (:mod:`workers.numberfill`), numbers put in their
 parameter's unit (:mod:`workers.units`), optional enum arguments the request names filled
 in (:mod:`workers.enumfill`), optional flags it names set (:mod:`workers.flagfill`), then
 the one date or time it writes filled in where the answer left out its place
@@ -16,6 +17,7 @@ from workers.datefill import fill_dates
 from workers.engine import DecodingSettings
 from workers.enumfill import fill_enums
 from workers.flagfill import fill_flags
+from workers.numberfill import fill_numbers
 from workers.reformat import reformat_strings
 from workers.toolset import CallValidationError, ToolSet
 from workers.units import convert_units
@@ -29,8 +31,8 @@ class Repairs:
 
     reformatted: list[dict[str, Any]] = field(default_factory=list)  # workers.reformat
     converted: list[dict[str, Any]] = field(default_factory=list)  # workers.units
-    # workers.enumfill ("rule": "enum"), workers.flagfill ("flag"), workers.datefill ("date",
-    # "time", "datetime")
+    # workers.numberfill ("rule": "number"), workers.enumfill ("enum"), workers.flagfill
+    # ("flag"), workers.datefill ("date", "time", "datetime")
     filled: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -55,10 +57,14 @@ def repair_calls(
     filled: Calls = []
     if settings.reformat_strings:
         calls, reformatted = _checked(calls, toolset, reformat_strings(calls, query, toolset.tools))
+    if settings.fill_numbers:
+        calls, numbers = _checked(calls, toolset, fill_numbers(calls, query, toolset.tools))
+        filled = [*filled, *numbers]
     if settings.convert_units:
         calls, converted = _checked(calls, toolset, convert_units(calls, query, toolset.tools))
     if settings.fill_enums:
-        calls, filled = _checked(calls, toolset, fill_enums(calls, query, toolset.tools))
+        calls, enums = _checked(calls, toolset, fill_enums(calls, query, toolset.tools))
+        filled = [*filled, *enums]
     if settings.fill_flags:
         calls, flags = _checked(calls, toolset, fill_flags(calls, query, toolset.tools))
         filled = [*filled, *flags]
