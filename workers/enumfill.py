@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from workers.fill import fill_left_out
 from workers.text import normal_text
 
 _NOT_WORD = re.compile(r"[^\w\s-]")
@@ -58,24 +59,15 @@ def fill_enums(
     """``calls`` with the optional enum arguments the request names filled in, and
     ``{"call", "path", "value", "rule": "enum"}`` for each one filled."""
     request = f" {_NOT_WORD.sub(' ', normal_text(query))} "
-    parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
     used = {
         normal_text(value)
         for call in calls
         for value in (call.get("arguments") or {}).values()
         if isinstance(value, str)
     }
-    result: list[dict[str, Any]] = []
-    filled: list[dict[str, Any]] = []
-    for index, call in enumerate(calls):
-        arguments = dict(call.get("arguments") or {})
-        properties = parameters.get(call.get("name"), {}).get("properties") or {}
-        for name, schema in properties.items():
-            if name in arguments or not isinstance(schema, Mapping):
-                continue
-            value = _named_value(schema, request, used)
-            if value is not None:
-                arguments[name] = value
-                filled.append({"call": index, "path": str(name), "value": value, "rule": "enum"})
-        result.append({**call, "arguments": arguments})
-    return result, filled
+    return fill_left_out(
+        calls,
+        tools,
+        "enum",
+        lambda _call, _arguments, _name, schema: _named_value(schema, request, used),
+    )

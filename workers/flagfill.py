@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from workers.fill import fill_left_out
 from workers.text import name_words, normal_text
 
 _WORD = re.compile(r"[a-z0-9']+")
@@ -70,24 +71,16 @@ def fill_flags(
     ``{"call", "path", "value", "rule": "flag"}`` for each one filled."""
     request = _WORD.findall(normal_text(query).replace("\u2019", "'"))
     stems = [stem(word) for word in request]
-    parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
-    result: list[dict[str, Any]] = []
-    filled: list[dict[str, Any]] = []
-    for index, call in enumerate(calls):
-        arguments = dict(call.get("arguments") or {})
-        properties = parameters.get(call.get("name"), {}).get("properties") or {}
-        values = " ".join(normal_text(v) for v in arguments.values() if isinstance(v, str))
-        set_elsewhere = {
-            name
+
+    def choose(index: int, arguments: dict[str, Any], name: str, schema: Mapping[str, Any]) -> Any:
+        call = calls[index]
+        if not _is_flag(schema) or any(
+            name in (sibling.get("arguments") or {})
             for other, sibling in enumerate(calls)
             if other != index and sibling.get("name") == call.get("name")
-            for name in sibling.get("arguments") or {}
-        }
-        for name, schema in properties.items():
-            if name in arguments or name in set_elsewhere or not _is_flag(schema):
-                continue
-            if _named(str(name), request, stems, values):
-                arguments[name] = True
-                filled.append({"call": index, "path": str(name), "value": True, "rule": "flag"})
-        result.append({**call, "arguments": arguments})
-    return result, filled
+        ):
+            return None  # not a flag, or one another call of the tool sets
+        values = " ".join(normal_text(v) for v in arguments.values() if isinstance(v, str))
+        return True if _named(name, request, stems, values) else None
+
+    return fill_left_out(calls, tools, "flag", choose)

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from workers.fill import fill_left_out
 from workers.flagfill import function_words, stem
 from workers.text import name_words, normal_text
 
@@ -71,26 +72,21 @@ def fill_numbers(
     """``calls`` with the optional integers the request gives beside their names filled in,
     and ``{"call", "path", "value", "rule": "number"}`` for each one filled."""
     tokens = _TOKEN.findall(normal_text(query).replace(",", ""))
-    parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
     used = {n for call in calls for n in _numbers_in(call.get("arguments"))}
-    result: list[dict[str, Any]] = []
-    filled: list[dict[str, Any]] = []
-    for index, call in enumerate(calls):
-        arguments = dict(call.get("arguments") or {})
-        properties = parameters.get(call.get("name"), {}).get("properties") or {}
-        for name, schema in properties.items():
-            if name in arguments or not isinstance(schema, Mapping):
-                continue
-            if schema.get("type") != "integer":
-                continue
-            words = _counted_words(str(name))
-            numbers = _beside(words, tokens) if words else set()
-            if len(numbers) != 1:
-                continue
-            number = numbers.pop()
-            if isinstance(number, int) and number not in used:
-                arguments[name] = number
-                used.add(number)
-                filled.append({"call": index, "path": str(name), "value": number, "rule": "number"})
-        result.append({**call, "arguments": arguments})
-    return result, filled
+
+    def choose(
+        _index: int, _arguments: dict[str, Any], name: str, schema: Mapping[str, Any]
+    ) -> Any:
+        if schema.get("type") != "integer":
+            return None
+        words = _counted_words(name)
+        numbers = _beside(words, tokens) if words else set()
+        if len(numbers) != 1:
+            return None
+        number = numbers.pop()
+        if not isinstance(number, int) or number in used:
+            return None
+        used.add(number)
+        return number
+
+    return fill_left_out(calls, tools, "number", choose)

@@ -1,0 +1,36 @@
+"""The loop the fill repairs share (:mod:`workers.enumfill`, :mod:`workers.flagfill`,
+:mod:`workers.numberfill`): each top-level parameter a call leaves out is offered to a rule,
+which gives the value to fill in or None."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+# (the call's index, its arguments so far, the parameter's name, its schema) -> value or None
+Choose = Callable[[int, dict[str, Any], str, Mapping[str, Any]], Any]
+
+
+def fill_left_out(
+    calls: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]],
+    rule: str,
+    choose: Choose,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``calls`` with what ``choose`` gives filled in, and ``{"call", "path", "value",
+    "rule"}`` for each value filled."""
+    parameters = {tool["name"]: tool.get("parameters") or {} for tool in tools}
+    result: list[dict[str, Any]] = []
+    filled: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        arguments = dict(call.get("arguments") or {})
+        properties = parameters.get(call.get("name"), {}).get("properties") or {}
+        for name, schema in properties.items():
+            if name in arguments or not isinstance(schema, Mapping):
+                continue
+            value = choose(index, arguments, str(name), schema)
+            if value is not None:
+                arguments[name] = value
+                filled.append({"call": index, "path": str(name), "value": value, "rule": rule})
+        result.append({**call, "arguments": arguments})
+    return result, filled
