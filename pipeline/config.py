@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.models import ModelRef
-from workers.engine import N_BATCH, DecodingSettings
+from workers.engine import N_BATCH, REPAIRS, DecodingSettings
 from workers.messages import Init
 from workers.telemetry.settings import TelemetrySettings
 
@@ -92,18 +92,9 @@ class RunConfig:
             fingerprint["dispatch"] = self.dispatch
         if self.decoding.none_threshold is not None:  # (likewise)
             fingerprint["none_threshold"] = self.decoding.none_threshold
-        if not self.decoding.reformat_strings:  # (likewise)
-            fingerprint["reformat_strings"] = False
-        if not self.decoding.fill_numbers:  # (likewise)
-            fingerprint["fill_numbers"] = False
-        if not self.decoding.convert_units:  # (likewise)
-            fingerprint["convert_units"] = False
-        if not self.decoding.fill_enums:  # (likewise)
-            fingerprint["fill_enums"] = False
-        if not self.decoding.fill_flags:  # (likewise)
-            fingerprint["fill_flags"] = False
-        if not self.decoding.fill_dates:  # (likewise)
-            fingerprint["fill_dates"] = False
+        for setting in REPAIRS:  # (likewise: only a repair turned off)
+            if not getattr(self.decoding, setting):
+                fingerprint[setting] = False
         return fingerprint
 
     def init_message(self, index: int) -> Init:

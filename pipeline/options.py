@@ -15,8 +15,8 @@ from workers.engine import DecodingSettings
 from workers.prompts import PROMPT_FORMATS
 from workers.telemetry.settings import METRIC_EXPORTERS, TRACE_EXPORTERS
 
-# The repairs of a valid answer (workers/repairs.py): each DecodingSettings field and the
-# option that turns it off; --no-repairs turns off all of them.
+# The repairs of a valid answer (workers.engine.REPAIRS, in that order): each DecodingSettings
+# field and the option that turns it off; --no-repairs turns off all of them.
 REPAIR_OPTIONS = {
     "reformat_strings": "--no-reformat",
     "fill_numbers": "--no-number-fill",

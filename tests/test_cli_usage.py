@@ -78,6 +78,7 @@ def test_usage_errors_exit_2(args, message, tmp_path):
 def test_no_repairs_turns_off_every_repair():
     from pipeline.api import options_namespace
     from pipeline.options import REPAIR_OPTIONS, build_parser, repair_settings
+    from workers.engine import REPAIRS
 
     parse = build_parser().parse_args
     assert set(repair_settings(parse(["in.jsonl"])).values()) == {True}
@@ -95,3 +96,4 @@ def test_no_repairs_turns_off_every_repair():
         "fill_flags",
         "fill_dates",
     ]
+    assert list(REPAIR_OPTIONS) == list(REPAIRS)  # an option for each repair, in its order

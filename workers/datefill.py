@@ -20,13 +20,12 @@ from typing import Any
 from workers.request_values import dates, times
 from workers.value_forms import date_form, datetime_form, fits_pattern, time_form, time_in_form
 
-
-def _forms(key: str, schema: Mapping[str, Any]) -> dict[str, str | None]:
-    return {
-        "date": date_form(schema),
-        "time": time_form(key, schema),
-        "datetime": datetime_form(schema),
-    }
+# How each kind's parameters are recognised: (key, schema) -> its form, or None.
+_FORM: dict[str, Callable[[str, Mapping[str, Any]], str | None]] = {
+    "date": lambda _key, schema: date_form(schema),
+    "time": time_form,
+    "datetime": lambda _key, schema: datetime_form(schema),
+}
 
 
 def _values(query: str) -> dict[str, Callable[[str], str] | None]:
@@ -63,7 +62,7 @@ def fill_dates(
             places = [
                 (key, form, schema)
                 for key, schema in properties.items()
-                if isinstance(schema, Mapping) and (form := _forms(key, schema)[kind])
+                if isinstance(schema, Mapping) and (form := _FORM[kind](key, schema))
             ]
             given += sum(call["arguments"].get(key) is not None for key, _, _ in places)
             if len(places) == 1 and call["arguments"].get(places[0][0]) is None:

@@ -55,6 +55,18 @@ class DecodingSettings:
     fill_dates: bool = True
 
 
+# The repairs of a valid answer (workers/repairs.py), in the order they run: the
+# DecodingSettings field that turns each on, and the output list its changes go to.
+REPAIRS: dict[str, str] = {
+    "reformat_strings": "reformatted",
+    "fill_numbers": "filled",
+    "convert_units": "converted",
+    "fill_enums": "filled",
+    "fill_flags": "filled",
+    "fill_dates": "filled",
+}
+
+
 @dataclass
 class Completion:
     text: str

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.fill import fill_left_out
-from workers.text import name_words, normal_text
+from workers.text import name_words, normal_text, stem
 
 _WORD = re.compile(r"[a-z0-9']+")
 _NEGATION_WINDOW = 3  # words before the flag's first word that may negate it
@@ -36,11 +36,6 @@ def _words() -> tuple[frozenset[str], frozenset[str]]:
 def function_words() -> frozenset[str]:
     """Words of a parameter's name that do not name what it is about ("include", "only")."""
     return _words()[0]
-
-
-def stem(word: str) -> str:
-    """A plural's singular, roughly: "highways" and "highway" meet, "pets" and "pet"."""
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _flag_words(name: str) -> list[str]:

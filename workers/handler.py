@@ -22,6 +22,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from workers.confidence import Calibration, Labels, label_answer
 from workers.dispatch import Dispatcher, json_result
 from workers.engine import (
+    REPAIRS,
     Completion,
     ContextOverflowError,
     DecodingSettings,
@@ -53,9 +54,7 @@ from workers.toolset import (
 )
 
 GENAI_PROVIDER = "llama.cpp"  # gen_ai.provider.name: the model runs in this process
-
-# The repairs that fill in an argument the model left out (listed in "filled").
-_FILL_SETTINGS = ("fill_numbers", "fill_enums", "fill_flags", "fill_dates")
+_FILLS = tuple(setting for setting, listed in REPAIRS.items() if listed == "filled")
 
 
 class JobHandler:
@@ -314,7 +313,7 @@ class JobHandler:
                 span.set_attribute("needle.reformatted.count", len(repairs.reformatted))
             if self.decoding.convert_units:
                 span.set_attribute("needle.converted.count", len(repairs.converted))
-            if any(getattr(self.decoding, setting) for setting in _FILL_SETTINGS):
+            if any(getattr(self.decoding, setting) for setting in _FILLS):
                 span.set_attribute("needle.filled.count", len(repairs.filled))
             span.set_attribute("needle.calls.count", len(calls))
             span.set_attribute("needle.calls.names", [call["name"] for call in calls])

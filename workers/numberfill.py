@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from workers.fill import fill_left_out
-from workers.flagfill import function_words, stem
-from workers.text import name_words, normal_text
+from workers.flagfill import function_words
+from workers.text import name_words, normal_text, stem
 
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z]+")
 
@@ -38,10 +38,14 @@ def _number(token: str) -> int | float | None:
     return _table()["numbers"].get(token)
 
 
+@cache
+def _not_counted() -> frozenset[str]:
+    return function_words() | frozenset(_table()["name_words"])
+
+
 def _counted_words(name: str) -> set[str]:
     """The words of ``name`` that say what it counts."""
-    skipped = function_words() | set(_table()["name_words"])
-    return {stem(word) for word in name_words(name) if word not in skipped}
+    return {stem(word) for word in name_words(name) if word not in _not_counted()}
 
 
 def _numbers_in(value: Any) -> set[float]:

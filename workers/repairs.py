@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workers.datefill import fill_dates
-from workers.engine import DecodingSettings
+from workers.engine import REPAIRS, DecodingSettings
 from workers.enumfill import fill_enums
 from workers.flagfill import fill_flags
 from workers.numberfill import fill_numbers
@@ -48,27 +48,24 @@ def _checked(calls: Calls, toolset: ToolSet, repaired: tuple[Calls, Calls]) -> t
         return calls, []
 
 
+_REPAIR = {
+    "reformat_strings": reformat_strings,
+    "fill_numbers": fill_numbers,
+    "convert_units": convert_units,
+    "fill_enums": fill_enums,
+    "fill_flags": fill_flags,
+    "fill_dates": fill_dates,
+}
+
+
 def repair_calls(
     calls: Calls, query: str, toolset: ToolSet, settings: DecodingSettings
 ) -> tuple[Calls, Repairs]:
     """``calls`` with the repairs ``settings`` asks for, and what each changed."""
-    reformatted: Calls = []
-    converted: Calls = []
-    filled: Calls = []
-    if settings.reformat_strings:
-        calls, reformatted = _checked(calls, toolset, reformat_strings(calls, query, toolset.tools))
-    if settings.fill_numbers:
-        calls, numbers = _checked(calls, toolset, fill_numbers(calls, query, toolset.tools))
-        filled = [*filled, *numbers]
-    if settings.convert_units:
-        calls, converted = _checked(calls, toolset, convert_units(calls, query, toolset.tools))
-    if settings.fill_enums:
-        calls, enums = _checked(calls, toolset, fill_enums(calls, query, toolset.tools))
-        filled = [*filled, *enums]
-    if settings.fill_flags:
-        calls, flags = _checked(calls, toolset, fill_flags(calls, query, toolset.tools))
-        filled = [*filled, *flags]
-    if settings.fill_dates:
-        calls, moments = _checked(calls, toolset, fill_dates(calls, query, toolset.tools))
-        filled = [*filled, *moments]
-    return calls, Repairs(reformatted, converted, filled)
+    changes: dict[str, Calls] = {"reformatted": [], "converted": [], "filled": []}
+    for setting, listed in REPAIRS.items():
+        if getattr(settings, setting):
+            repaired = _REPAIR[setting](calls, query, toolset.tools)
+            calls, made = _checked(calls, toolset, repaired)
+            changes[listed].extend(made)
+    return calls, Repairs(**changes)
