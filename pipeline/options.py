@@ -24,6 +24,7 @@ REPAIR_OPTIONS = {
     "fill_enums": "--no-enum-fill",
     "fill_flags": "--no-flag-fill",
     "fill_dates": "--no-date-fill",
+    "fill_codes": "--no-code-fill",
 }
 
 
@@ -314,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
         "leaves out its one date, time or date-and-time parameter and the request writes one, "
         'it is filled in: "I have to arrive by 9am" gives "arrive_by": "09:00"; listed in '
         '"filled")',
+    )
+    model.add_argument(
+        "--no-code-fill",
+        dest="fill_codes",
+        action="store_false",
+        help="leave out the ISO codes the model leaves out (by default an optional argument "
+        "that asks a language, country or currency code, left out where the request names "
+        'one, is filled in: "we spent 230 euros" gives "currency": "EUR"; listed in "filled")',
     )
     model.add_argument(
         "--n-ctx",

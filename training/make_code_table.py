@@ -6,8 +6,9 @@ extra; its data is Debian's iso-codes): ISO 639-1 languages, ISO 3166-1 countrie
 and alpha-3) and ISO 4217 currencies. A name is a record's ``name``, ``common_name`` and
 ``official_name`` (ISO 3166), without a parenthesised tail ("Malay (macrolanguage)") and, for
 "Korea, Republic of" and the like, the part before the comma; plus the everyday names in
-``ALIASES``. A name two records share ("Congo") is left out. The worker reads only the
-JSON, so it needs no ``pycountry`` and holds about 40 KB of names.
+``ALIASES``. A name two records share ("Congo") is left out. Currency signs that stand for
+one currency ("€", not "$" or "¥") are in ``SYMBOLS``. The worker reads only the JSON, so
+it needs no ``pycountry`` and holds about 40 KB of names.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ ALIASES: dict[str, dict[str, str]] = {
         "dollars": "USD",
         "us dollars": "USD",
         "euros": "EUR",
+        "pounds": "GBP",
+        "quid": "GBP",
+        "bucks": "USD",
         "pounds sterling": "GBP",
         "british pound": "GBP",
         "british pounds": "GBP",
@@ -52,6 +56,26 @@ ALIASES: dict[str, dict[str, str]] = {
         "yuan": "CNY",
         "renminbi": "CNY",
     },
+}
+
+
+# Signs of one currency each; "$" (US, Canadian, Australian dollars, pesos) and "¥" (yen,
+# yuan) name none.
+SYMBOLS: dict[str, dict[str, str]] = {
+    "currency": {
+        "€": "EUR",
+        "£": "GBP",
+        "₹": "INR",
+        "₩": "KRW",
+        "₽": "RUB",
+        "₺": "TRY",
+        "₪": "ILS",
+        "₱": "PHP",
+        "₫": "VND",
+        "฿": "THB",
+        "₦": "NGN",
+        "₴": "UAH",
+    }
 }
 
 
@@ -101,6 +125,7 @@ def build() -> dict[str, Any]:
         "names": {
             kind: _unique(pairs + list(ALIASES[kind].items())) for kind, pairs in tables.items()
         },
+        "symbols": SYMBOLS,
         "codes": {
             "language": sorted({code for _, code in languages}),
             "country": sorted({code for _, code in countries}),

@@ -22,7 +22,9 @@ them badly against each other.
 **Grounding.** A string argument is grounded when the request holds it (after case folding
 and collapsing white space), when it is one of its parameter's ``enum`` values, or its
 ``default``, or when the worker took it from the request and put it in its parameter's form
-(:mod:`workers.reformat`: "+14155550134" for "(415) 555-0134"). Every other string (a
+(:mod:`workers.reformat`: "+14155550134" for "(415) 555-0134") or filled it in from what
+the request writes (:mod:`workers.repairs`: "09:00" for "by 9am", ``EUR`` for "230
+euros"). Every other string (a
 date worked out from "tomorrow", a made-up title) is reported with its place, for a person
 to check. So is a value a call gives two of its arguments where the request says it once
 (:mod:`workers.repeats`).

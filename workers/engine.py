@@ -53,6 +53,9 @@ class DecodingSettings:
     # Fill in the one date, time or date-and-time parameter an answer left out where the
     # request writes one (workers/datefill.py): "arrive by 9am" -> "arrive_by": "09:00".
     fill_dates: bool = True
+    # Fill in an optional ISO-code argument the model left out where the request names the
+    # one language, country or currency (workers/codefill.py): "230 euros" -> "currency": "EUR".
+    fill_codes: bool = True
 
 
 # The repairs of a valid answer (workers/repairs.py), in the order they run: the
@@ -64,6 +67,7 @@ REPAIRS: dict[str, str] = {
     "fill_enums": "filled",
     "fill_flags": "filled",
     "fill_dates": "filled",
+    "fill_codes": "filled",
 }
 
 

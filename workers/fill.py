@@ -1,6 +1,7 @@
 """The loop the fill repairs share (:mod:`workers.enumfill`, :mod:`workers.flagfill`,
 :mod:`workers.numberfill`): each top-level parameter a call leaves out is offered to a rule,
-which gives the value to fill in or None."""
+which gives the value to fill in or None. A ``null`` counts as left out: the worker puts it
+back for the nullable arguments of a strict tool the model left out (:mod:`workers.nullable`)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def fill_left_out(
         arguments = dict(call.get("arguments") or {})
         properties = parameters.get(call.get("name"), {}).get("properties") or {}
         for name, schema in properties.items():
-            if name in arguments or not isinstance(schema, Mapping):
+            if arguments.get(name) is not None or not isinstance(schema, Mapping):
                 continue
             value = choose(index, arguments, str(name), schema)
             if value is not None:

@@ -102,7 +102,8 @@ class JobHandler:
             completion = inference.completion
             answer = self._parse(inference, parent)
             calls, repairs = self._validate(answer, prepared.toolset, job.query, parent)
-            taken = {(change["call"], change["path"]) for change in repairs.reformatted}
+            # strings the worker took from the request: put in their form, or filled in
+            taken = {(c["call"], c["path"]) for c in repairs.reformatted + repairs.filled}
             labels = self._labels(completion, calls, job.query, prepared.toolset, taken)
             if self.dispatcher is not None:
                 results = [self._execute(index, call, parent) for index, call in enumerate(calls)]

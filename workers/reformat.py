@@ -58,8 +58,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
-from workers.codes import CodeKind, alpha_3, code_of, codes_named, is_code
+from workers.codes import CodeKind, alpha_3, code_of, codes_named, country_of_city, is_code
 from workers.request_values import (
     dates,
     digit_numbers,
@@ -68,9 +69,11 @@ from workers.request_values import (
     quoted_texts,
     times,
 )
-from workers.text import normal_text
+from workers.text import name_words, normal_text
 from workers.value_forms import (
     asks_e164,
+    asks_host,
+    asks_place_with_code,
     code_form,
     date_form,
     datetime_form,
@@ -193,6 +196,29 @@ def _code(key: str, value: str, schema: Mapping[str, Any], request: _Request) ->
     return next((spelling for spelling in spellings if fits_pattern(pattern, spelling)), None)
 
 
+def _host(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
+    if not asks_host(schema) or "/" not in value:
+        return None
+    host = urlsplit(value if "://" in value else f"//{value}").hostname
+    return host if host and request.holds(host) else None
+
+
+def _place(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
+    if not asks_place_with_code(key, schema):
+        return None
+    place, _, country = (part.strip() for part in value.partition(","))
+    if country:
+        if len(country) == 2 and is_code("country", country):
+            return None  # already in the form
+        code = code_of("country", country)
+    else:
+        if not request.holds(place) or code_of("country", place) is not None:
+            return None  # not a copy, or a country and no city ("Mexico")
+        named = codes_named("country", request.query)
+        code = named.pop() if len(named) == 1 else country_of_city(place)
+    return None if code is None or not place else f"{place}, {code.upper()}"
+
+
 def _case(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
     if any(word in schema for word in ("enum", "pattern", "format")) or not value.strip():
         return None
@@ -204,6 +230,8 @@ _RULES: list[tuple[str, Callable[[str, str, Mapping[str, Any], _Request], str | 
     ("digits", _digits),
     ("duration", _duration),
     ("code", _code),
+    ("host", _host),
+    ("place", _place),
     ("quote", _quote),
     ("case", _case),
 ]
@@ -232,6 +260,34 @@ def _split_name(
                 changes.append((key, before, word))
         return changes
     return []
+
+
+_PLACE_KEYS = {"location", "destination", "place", "address", "near", "where", "center", "origin"}
+_REGION_KEYS = {"state", "country", "region", "province", "county"}
+
+
+def _add_region(
+    arguments: dict[str, Any], properties: Mapping[str, Any], request: _Request
+) -> list[tuple[str, Any, str]]:
+    """``(key, before, after)`` for a place the call copied without the state or country
+    code the request writes after it ("Austin" for "in Austin, TX"), where the tool has no
+    parameter of its own for that."""
+    if any(_REGION_KEYS.intersection(name_words(str(key))) for key in properties):
+        return []
+    changes = []
+    for key, value in arguments.items():
+        schema = properties.get(key)
+        if not isinstance(value, str) or not isinstance(schema, Mapping) or not value.strip():
+            continue
+        if not _PLACE_KEYS.intersection(name_words(key)) or asks_place_with_code(key, schema):
+            continue
+        if any(word in schema for word in ("enum", "pattern", "format")):
+            continue
+        written = rf"(?<!\w){re.escape(value)},\s*([A-Z]{{2}})\b(?![\w,])"
+        found = re.findall(written, request.query)
+        if len(found) == 1:
+            changes.append((key, value, f"{value}, {found[0]}"))
+    return changes
 
 
 def _in_order(said: Sequence[Any], places: int, kind: str, request: _Request) -> list[Any]:
@@ -368,7 +424,12 @@ def reformat_strings(
                 key: walk(item, properties.get(key), [*path, str(key)], call)
                 for key, item in value.items()
             }
-            rules = (("name", _split_name), ("date", _place_dates), ("time", _place_times))
+            rules = (
+                ("name", _split_name),
+                ("region", _add_region),
+                ("date", _place_dates),
+                ("time", _place_times),
+            )
             for rule, place in rules:
                 for key, before, after in place(out, properties, request):
                     out[key] = after

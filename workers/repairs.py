@@ -2,9 +2,10 @@
 in the form their parameter asks (:mod:`workers.reformat`), optional integers the request
 gives beside their names filled in (:mod:`workers.numberfill`), numbers put in their
 parameter's unit (:mod:`workers.units`), optional enum arguments the request names filled
-in (:mod:`workers.enumfill`), optional flags it names set (:mod:`workers.flagfill`), then
-the one date or time it writes filled in where the answer left out its place
-(:mod:`workers.datefill`).
+in (:mod:`workers.enumfill`), optional flags it names set (:mod:`workers.flagfill`), the
+one date or time it writes filled in where the answer left out its place
+(:mod:`workers.datefill`), and the ISO code of the one language, country or currency it
+names (:mod:`workers.codefill`).
 Each is kept only where the repaired calls still pass the schemas (a ``maximum`` may refuse
 a converted value)."""
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.codefill import fill_codes
 from workers.datefill import fill_dates
 from workers.engine import REPAIRS, DecodingSettings
 from workers.enumfill import fill_enums
@@ -32,7 +34,7 @@ class Repairs:
     reformatted: list[dict[str, Any]] = field(default_factory=list)  # workers.reformat
     converted: list[dict[str, Any]] = field(default_factory=list)  # workers.units
     # workers.numberfill ("rule": "number"), workers.enumfill ("enum"), workers.flagfill
-    # ("flag"), workers.datefill ("date", "time", "datetime")
+    # ("flag"), workers.datefill ("date", "time", "datetime"), workers.codefill ("code")
     filled: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -55,6 +57,7 @@ _REPAIR = {
     "fill_enums": fill_enums,
     "fill_flags": fill_flags,
     "fill_dates": fill_dates,
+    "fill_codes": fill_codes,
 }
 
 

@@ -40,6 +40,18 @@ def asks_e164(schema: Mapping[str, Any]) -> bool:
     )
 
 
+_HOST_ONLY = re.compile(
+    r"\b(?:no|without)\s+(?:the\s+)?(?:protocol|scheme)|\bhost\s?name only\b|\bbare host"
+)
+
+
+def asks_host(schema: Mapping[str, Any]) -> bool:
+    """Whether a parameter asks a host name alone: ``format: hostname``, or described so
+    ("Domain name, no protocol", "Host name only, without scheme or path")."""
+    description = str(schema.get("description") or "").casefold()
+    return schema.get("format") == "hostname" or _HOST_ONLY.search(description) is not None
+
+
 def duration_form(name: str, schema: Mapping[str, Any]) -> str | None:
     """``"hms"`` for a length of time as ``HH:MM:SS`` (not a time of day: the name or
     description says duration, elapsed or length), ``"iso"`` for an ISO 8601 duration, or
@@ -133,6 +145,14 @@ _CODE_WORDS = {
 _KEY_WORDS = {"language": {"language", "lang"}, "country": {"country"}, "currency": {"currency"}}
 _CODE_EXAMPLE = {"language": "ko", "country": "CA", "currency": "USD"}
 _PLACE = re.compile(r"\b(?:city|address|location|place)\b")
+
+
+def asks_place_with_code(key: str, schema: Mapping[str, Any]) -> bool:
+    """Whether a parameter asks a place with its country's ISO 3166 code in it ("City and
+    ISO 3166 country code, e.g. 'Lyon, FR'"), the parameter :func:`code_form` leaves out."""
+    description = str(schema.get("description") or "").casefold()
+    place = _PLACE.search(f"{description} {' '.join(name_words(key))}") is not None
+    return place and any(phrase in description for phrase in _CODE_WORDS["country"])
 
 
 def code_form(key: str, schema: Mapping[str, Any]) -> str | None:
