@@ -12,10 +12,10 @@ or Venezuela, and "Cambridge" are left out). The worker reads only the JSON (abo
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import defaultdict
 from pathlib import Path
+
+from training.make_code_table import write_table
 
 OUT = Path(__file__).resolve().parent.parent / "workers" / "cities.json"
 MIN_POPULATION = 100_000
@@ -42,11 +42,7 @@ def build() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    out = Path(args[0]) if args else OUT
-    out.write_text(json.dumps(build(), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    print(out)
-    return 0
+    return write_table(build(), argv, OUT)
 
 
 if __name__ == "__main__":

@@ -141,12 +141,17 @@ def pycountry_version() -> str:
     return version("pycountry")
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_table(table: Any, argv: list[str] | None, default: Path) -> int:
+    """Write a worker's table as JSON, one entry a line, to ``argv[0]`` or ``default``."""
     args = sys.argv[1:] if argv is None else argv
-    out = Path(args[0]) if args else OUT
-    out.write_text(json.dumps(build(), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    out = Path(args[0]) if args else default
+    out.write_text(json.dumps(table, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     print(out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_table(build(), argv, OUT)
 
 
 if __name__ == "__main__":

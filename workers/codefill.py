@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workers.codes import CodeKind, alpha_3, is_code, names_in
-from workers.fill import fill_left_out
+from workers.fill import fill_left_out, string_values
 from workers.text import normal_text
 from workers.value_forms import code_form
 
@@ -80,12 +80,7 @@ def fill_codes(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``calls`` with the optional code arguments the request names filled in, and
     ``{"call", "path", "value", "rule": "code"}`` for each one filled."""
-    used = {
-        normal_text(value)
-        for call in calls
-        for value in (call.get("arguments") or {}).values()
-        if isinstance(value, str)
-    }
+    used = string_values(calls)
     return fill_left_out(
         calls,
         tools,

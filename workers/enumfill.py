@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workers.fill import fill_left_out
+from workers.fill import fill_left_out, string_values
 from workers.text import normal_text
 
 _NOT_WORD = re.compile(r"[^\w\s-]")
@@ -59,12 +59,7 @@ def fill_enums(
     """``calls`` with the optional enum arguments the request names filled in, and
     ``{"call", "path", "value", "rule": "enum"}`` for each one filled."""
     request = f" {_NOT_WORD.sub(' ', normal_text(query))} "
-    used = {
-        normal_text(value)
-        for call in calls
-        for value in (call.get("arguments") or {}).values()
-        if isinstance(value, str)
-    }
+    used = string_values(calls)
     return fill_left_out(
         calls,
         tools,

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from workers.text import normal_text
+
 # (the call's index, its arguments so far, the parameter's name, its schema) -> value or None
 Choose = Callable[[int, dict[str, Any], str, Mapping[str, Any]], Any]
 
@@ -35,3 +37,14 @@ def fill_left_out(
                 filled.append({"call": index, "path": str(name), "value": value, "rule": rule})
         result.append({**call, "arguments": arguments})
     return result, filled
+
+
+def string_values(calls: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The top-level string arguments of an answer, case-folded: a value filled in must not
+    be one of them already."""
+    return {
+        normal_text(value)
+        for call in calls
+        for value in (call.get("arguments") or {}).values()
+        if isinstance(value, str)
+    }
