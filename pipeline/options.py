@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         "request is put in the form its parameter asks, where the request holds one such "
         'value: "(415) 555-0134" becomes "+14155550134" for an E.164 phone, "44:45" '
         '"00:44:45" for HH:MM:SS; the two numbers of a pair the tool declares second-first, '
-        'base_b before base_a, are put in the request\'s order; such values are listed in '
+        "base_b before base_a, are put in the request's order; such values are listed in "
         '"reformatted")',
     )
     model.add_argument(
