@@ -85,6 +85,22 @@ def test_a_number_copied_in_the_requests_unit_is_put_in_the_parameters() -> None
     assert converted == [{"call": 0, "path": "trip/distance_meters", "from": 10, "to": 10000}]
 
 
+def test_a_number_the_request_does_not_write_becomes_its_one_quantity() -> None:
+    """A number the model worked out wrong ("amount_cents": 1000 for "$100") gives way to
+    the request's one quantity of the parameter's kind, converted."""
+    cents = {"amount_cents": {"type": "integer"}}
+    assert _converted("a $100 gift card", cents, amount_cents=1000) == {"amount_cents": 10000}
+    term = {"term_months": {"type": "integer"}}
+    assert _converted("loan calc $22,500 4 yrs 9.9%", term, term_months=40) == {"term_months": 48}
+    ms = {"durationMs": {"type": "integer"}}
+    assert _converted("a 90 second countdown", ms, durationMs=9000) == {"durationMs": 90000}
+    # two quantities of that kind, one said in words, or none: the model's
+    assert _converted("$100 or $50", cents, amount_cents=1000) == {"amount_cents": 1000}
+    minutes = {"minutes": {"type": "integer"}}
+    assert _converted("an hour and 10 minutes", minutes, minutes=60) == {"minutes": 60}
+    assert _converted("a gift card", cents, amount_cents=1000) == {"amount_cents": 1000}
+
+
 def test_numbers_it_cannot_be_sure_of_are_left_alone() -> None:
     hz = {"frequency_hz": {"type": "number"}}
     # already converted, or the request's unit is the parameter's

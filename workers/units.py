@@ -9,7 +9,10 @@ converted. The units, their scales and the words a name may use are data
 (``units.json``).
 
 Only a number the request writes once, or always in one unit, is converted: a number it
-also writes bare, or in two units, is left as the model gave it.
+also writes bare, or in two units, is left as the model gave it. A number the request does
+not write at all (the model's own sum: ``"amount_cents": 1000`` for "$100") becomes the
+request's one quantity of the parameter's kind, converted, where it writes exactly one in
+digits and names no other in words ("an hour and 10 minutes").
 """
 
 from __future__ import annotations
@@ -150,6 +153,34 @@ def _numbers_said(query: str) -> dict[float, list[Mention]]:
     return said
 
 
+def _in_words(query: str, dimension: str) -> bool:
+    """Whether the request names a unit of ``dimension`` with no number in digits before it
+    ("an hour and 10 minutes"): then its quantities in digits are not the whole of it."""
+    table = _table()
+    written = [match.span() for match in table.mention.finditer(query)]
+    for word, unit in table.units.items():
+        if unit.dimension != dimension or len(word) < 2 or not word.isalpha():
+            continue
+        for match in re.finditer(rf"(?<![a-z]){re.escape(word)}(?![a-z])", query, re.IGNORECASE):
+            if not any(start <= match.start() < end for start, end in written):
+                return True
+    return False
+
+
+def _of_dimension(query: str, said: dict[float, list[Mention]], unit: Unit) -> list[Mention]:
+    """The request's mention in ``unit``'s dimension, where it writes exactly one such
+    quantity, in digits, and names no other in words (else none)."""
+    found = {
+        id(mention): mention
+        for mentions_of in said.values()
+        for mention in mentions_of
+        if mention.unit is not None and mention.unit.dimension == unit.dimension
+    }
+    if len(found) != 1 or _in_words(query, unit.dimension):
+        return []
+    return list(found.values())
+
+
 def convert_units(
     calls: Sequence[Mapping[str, Any]], query: str, tools: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -173,10 +204,13 @@ def convert_units(
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
             unit = parameter_unit(str(name), item_schema)
-            if unit is None or float(value) not in said:
+            if unit is None:
                 continue
             integer = item_schema.get("type") == "integer"
-            target = _converted(float(value), unit, said[float(value)], integer)
+            if float(value) in said:
+                target = _converted(float(value), unit, said[float(value)], integer)
+            else:  # a number the request does not write: its one quantity of that kind
+                target = _converted(float(value), unit, _of_dimension(query, said, unit), integer)
             if target is None:
                 continue
             new: int | float = int(target) if float(target).is_integer() else target
