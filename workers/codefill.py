@@ -17,19 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workers.codes import CodeKind, alpha_3, is_code, names_in
-from workers.fill import fill_left_out, string_values
+from workers.codes import FORM_KINDS, CodeKind, alpha_3, is_code, names_in
+from workers.fill import argument_text, fill_left_out, string_values
 from workers.text import normal_text
 from workers.value_forms import code_form
 
 _KINDS: tuple[CodeKind, ...] = ("currency", "country", "language")
-# code_form's answers: the kind, and whether a country's alpha-3 code
-_FORMS: dict[str, tuple[CodeKind, bool]] = {
-    "currency": ("currency", False),
-    "country": ("country", False),
-    "country_3": ("country", True),
-    "language": ("language", False),
-}
 
 
 def _enum_kind(schema: Mapping[str, Any]) -> CodeKind | None:
@@ -44,7 +37,7 @@ def _asked(key: str, schema: Mapping[str, Any]) -> tuple[CodeKind, bool] | None:
     """The kind of code the parameter asks, and whether alpha-3 for a country."""
     form = code_form(key, schema)
     if form is not None:
-        return _FORMS[form]
+        return FORM_KINDS[form], form == "country_3"
     kind = _enum_kind(schema)
     return None if kind is None else (kind, False)
 
@@ -56,7 +49,7 @@ def _code(
     if asked is None:
         return None
     kind, three_letters = asked
-    held = " ".join(normal_text(v) for v in arguments.values() if isinstance(v, str))
+    held = argument_text(arguments)
     codes = {code for name, code in names_in(kind, query).items() if name not in held}
     if len(codes) != 1:
         return None

@@ -18,6 +18,13 @@ from typing import Any, Literal
 from workers.text import normal_text
 
 CodeKind = Literal["language", "country", "currency"]
+# The kind of code each answer of workers.value_forms.code_form asks ("country_3": alpha-3).
+FORM_KINDS: dict[str, CodeKind] = {
+    "language": "language",
+    "country": "country",
+    "country_3": "country",
+    "currency": "currency",
+}
 _NOT_NAME = re.compile(r"[^\w.'-]+")  # what no name holds: names keep "u.s.", "people's"
 # A currency code as written: beside a number or after "in"/"to" ("120 AUD", "in AUD"), so
 # that "ALL", "TOP" or "PHP" elsewhere in a request are words.

@@ -48,3 +48,9 @@ def string_values(calls: Sequence[Mapping[str, Any]]) -> set[str]:
         for value in (call.get("arguments") or {}).values()
         if isinstance(value, str)
     }
+
+
+def argument_text(arguments: Mapping[str, Any]) -> str:
+    """A call's top-level string arguments, case-folded, as one text: what a filled value's
+    words must not already be part of ("Mexico City" names no country)."""
+    return " ".join(normal_text(value) for value in arguments.values() if isinstance(value, str))

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from workers.fill import fill_left_out
+from workers.fill import argument_text, fill_left_out
 from workers.text import name_words, normal_text, stem
 
 _WORD = re.compile(r"[a-z0-9']+")
@@ -75,7 +75,7 @@ def fill_flags(
             if other != index and sibling.get("name") == call.get("name")
         ):
             return None  # not a flag, or one another call of the tool sets
-        values = " ".join(normal_text(v) for v in arguments.values() if isinstance(v, str))
+        values = argument_text(arguments)
         return True if _named(name, request, stems, values) else None
 
     return fill_left_out(calls, tools, "flag", choose)

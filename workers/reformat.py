@@ -72,7 +72,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from workers.codes import CodeKind, alpha_3, code_of, codes_named, country_of_city, is_code
+from workers.codes import (
+    FORM_KINDS,
+    alpha_3,
+    code_of,
+    codes_named,
+    country_of_city,
+    is_code,
+)
 from workers.request_values import (
     dates,
     digit_numbers,
@@ -179,19 +186,11 @@ def _quote(key: str, value: str, schema: Mapping[str, Any], request: _Request) -
     return longer[0] if len(set(longer)) == 1 else None
 
 
-_CODE_KINDS: dict[str, CodeKind] = {
-    "language": "language",
-    "country": "country",
-    "country_3": "country",
-    "currency": "currency",
-}
-
-
 def _code(key: str, value: str, schema: Mapping[str, Any], request: _Request) -> str | None:
     form = code_form(key, schema)
     if form is None:
         return None
-    kind = _CODE_KINDS[form]
+    kind = FORM_KINDS[form]
     code = code_of(kind, value)
     if code is None:
         letters = 3 if form in ("currency", "country_3") else 2
