@@ -1,7 +1,8 @@
 """The loop the fill repairs share (:mod:`workers.enumfill`, :mod:`workers.flagfill`,
-:mod:`workers.numberfill`): each top-level parameter a call leaves out is offered to a rule,
-which gives the value to fill in or None. A ``null`` counts as left out: the worker puts it
-back for the nullable arguments of a strict tool the model left out (:mod:`workers.nullable`)."""
+:mod:`workers.numberfill`, :mod:`workers.codefill`): each top-level parameter a call leaves
+out is offered to a rule, which gives the value to fill in or None. A ``null`` counts as
+left out: the worker puts it back for the nullable arguments of a strict tool the model left
+out (:mod:`workers.nullable`)."""
 
 from __future__ import annotations
 
